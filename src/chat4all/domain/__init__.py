@@ -1,0 +1,1 @@
+"""The domain: entities, value objects and rules. Pure Python, no I/O, no framework."""

@@ -1,0 +1,125 @@
+"""Events that cross the bus: the seed's topics and a CloudEvents-shaped envelope.
+
+The key of every message event is its `conversation_id`, so one conversation's events keep their
+order on every bus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID, uuid4
+
+from chat4all.domain.messages import Message, StatusChange
+from chat4all.domain.status import DeliveryStatus
+
+SOURCE = "chat4all"
+
+
+class Topic(StrEnum):
+    MESSAGE_SENT = "message.sent"
+    MESSAGE_DELIVERED = "message.delivered"
+    MESSAGE_READ = "message.read"
+    MESSAGE_FAILED = "message.failed"
+    MESSAGE_DELIVERY = "message.delivery"  # delivery jobs: one per recipient and channel
+    FILE_UPLOADED = "file.uploaded"
+    USER_PRESENCE = "user.presence"
+    CONVERSATION_CREATED = "conversation.created"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event: CloudEvents 1.0 attributes (`id`, `type`, `source`, `time`, `subject`) + data."""
+
+    type: str
+    key: str
+    data: dict[str, Any]
+    time: datetime
+    id: str = field(default_factory=lambda: str(uuid4()))
+    source: str = SOURCE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "source": self.source,
+            "subject": self.key,
+            "time": self.time.isoformat(),
+            "data": self.data,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Event:
+        return cls(
+            id=raw["id"],
+            type=raw["type"],
+            source=raw.get("source", SOURCE),
+            key=raw["subject"],
+            time=datetime.fromisoformat(raw["time"]),
+            data=raw["data"],
+        )
+
+
+def message_sent(message: Message) -> Event:
+    return Event(
+        type=Topic.MESSAGE_SENT,
+        key=str(message.conversation_id),
+        data=message.to_document(),
+        time=message.created_at,
+        id=f"sent:{message.message_id}",  # stable: a re-published outbox row keeps its id
+    )
+
+
+def status_changed(change: StatusChange) -> Event:
+    topic = {
+        "delivered": Topic.MESSAGE_DELIVERED,
+        "read": Topic.MESSAGE_READ,
+        "failed": Topic.MESSAGE_FAILED,
+    }[change.status.value]
+    return Event(
+        type=topic,
+        key=str(change.conversation_id),
+        data=status_change_to_dict(change),
+        time=change.at,
+    )
+
+
+def read_up_to(conversation_id: UUID, reader_id: UUID, sequence_number: int, at: datetime) -> Event:
+    """A read watermark: every message of the conversation up to `sequence_number` is read."""
+    return Event(
+        type=Topic.MESSAGE_READ,
+        key=str(conversation_id),
+        data={
+            "conversation_id": str(conversation_id),
+            "reader_id": str(reader_id),
+            "up_to_sequence_number": sequence_number,
+            "at": at.isoformat(),
+        },
+        time=at,
+    )
+
+
+def status_change_to_dict(change: StatusChange) -> dict[str, Any]:
+    return {
+        "message_id": str(change.message_id),
+        "conversation_id": str(change.conversation_id),
+        "recipient_id": str(change.recipient_id),
+        "channel": change.channel,
+        "status": change.status.value,
+        "at": change.at.isoformat(),
+        "details": change.details,
+    }
+
+
+def status_change_from_dict(raw: dict[str, Any]) -> StatusChange:
+    return StatusChange(
+        message_id=UUID(raw["message_id"]),
+        conversation_id=UUID(raw["conversation_id"]),
+        recipient_id=UUID(raw["recipient_id"]),
+        channel=raw["channel"],
+        status=DeliveryStatus(raw["status"]),
+        at=datetime.fromisoformat(raw["at"]),
+        details=raw.get("details") or {},
+    )

@@ -1,0 +1,1 @@
+"""The interfaces the core needs. Adapters in `chat4all.adapters` implement them."""

@@ -1,0 +1,51 @@
+"""Real-time fan-out to connected clients, presence, and a small key-value cache.
+
+Frames cross the hub encoded (JSON bytes), as they would through Redis pub/sub.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+
+class Subscription(Protocol):
+    async def get(self) -> bytes:
+        """The next frame published to this subscription's user."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class RealtimeHub(Protocol):
+    async def publish(self, user_ids: Sequence[UUID], frame: bytes) -> None:
+        """Send `frame` to every connected session of every user in `user_ids`."""
+        ...
+
+    async def subscribe(self, user_id: UUID) -> Subscription: ...
+
+
+@dataclass(frozen=True)
+class PresenceState:
+    user_id: UUID
+    online: bool
+    last_seen: datetime | None
+
+
+class PresenceStore(Protocol):
+    async def connected(self, user_id: UUID, session_id: str, at: datetime) -> None: ...
+
+    async def disconnected(self, user_id: UUID, session_id: str, at: datetime) -> None: ...
+
+    async def states(self, user_ids: Sequence[UUID]) -> list[PresenceState]: ...
+
+
+class KeyValueCache(Protocol):
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
