@@ -86,15 +86,18 @@ def status_changed(change: StatusChange) -> Event:
     )
 
 
-def read_up_to(conversation_id: UUID, reader_id: UUID, sequence_number: int, at: datetime) -> Event:
-    """A read watermark: every message of the conversation up to `sequence_number` is read."""
+def read_up_to(
+    conversation_id: UUID, reader_id: UUID, after_seq: int, up_to_seq: int, at: datetime
+) -> Event:
+    """A read watermark moved from `after_seq` to `up_to_seq`: those messages are read."""
     return Event(
         type=Topic.MESSAGE_READ,
         key=str(conversation_id),
         data={
             "conversation_id": str(conversation_id),
             "reader_id": str(reader_id),
-            "up_to_sequence_number": sequence_number,
+            "after_sequence_number": after_seq,
+            "up_to_sequence_number": up_to_seq,
             "at": at.isoformat(),
         },
         time=at,

@@ -109,8 +109,10 @@ class NewMessage:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def stored(self, sequence_number: int, now: datetime, ttl: timedelta | None) -> Message:
-        channels = {INTERNAL_CHANNEL: None} if not self.target_channels else dict.fromkeys(
-            self.target_channels
+        channels = (
+            {INTERNAL_CHANNEL: None}
+            if not self.target_channels
+            else dict.fromkeys(self.target_channels)
         )
         return Message(
             message_id=self.message_id,
@@ -123,8 +125,10 @@ class NewMessage:
             status=DeliveryStatus.SENT,
             status_history=({"status": "sent", "timestamp": now.isoformat(), "details": {}},),
             channel_delivery={
-                str(r): {c: ChannelDelivery(DeliveryStatus.SENT, now, ((DeliveryStatus.SENT, now),))
-                         for c in channels}
+                str(r): {
+                    c: ChannelDelivery(DeliveryStatus.SENT, now, ((DeliveryStatus.SENT, now),))
+                    for c in channels
+                }
                 for r in self.to_user_ids
             },
             reply_to_message_id=self.reply_to_message_id,

@@ -12,9 +12,14 @@ from typing import Protocol
 from uuid import UUID
 
 
+class SubscriptionLost(Exception):
+    """The subscriber fell too far behind (or its connection to the hub broke) and was dropped;
+    the client reconnects and resumes from its last sequence numbers."""
+
+
 class Subscription(Protocol):
     async def get(self) -> bytes:
-        """The next frame published to this subscription's user."""
+        """The next frame published to this subscription's user; raises SubscriptionLost."""
         ...
 
     async def close(self) -> None: ...

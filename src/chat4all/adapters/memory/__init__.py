@@ -1,0 +1,1 @@
+"""In-process adapters for the embedded profile: real implementations, not test doubles."""

@@ -1,0 +1,240 @@
+"""The metadata store's tables: the seed's PostgreSQL schema (section 2.1) in SQLAlchemy Core.
+
+One schema for SQLite and PostgreSQL, so only portable types: `Uuid`, `JSON` (JSONB on
+PostgreSQL), `UtcDateTime`. Every constraint and index is named, so that a driver error can be
+traced back to the rule it broke and migrations can refer to it.
+`migrations/versions/` must produce exactly these tables (a test compares them).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    TypeDecorator,
+    UniqueConstraint,
+    Uuid,
+    false,
+    func,
+    text,
+    true,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+CHANNEL_TYPES = ("whatsapp", "instagram", "telegram", "messenger", "internal")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored as UTC and always read back as UTC.
+
+    SQLite keeps no offset: without this, an aware datetime would lose its zone on the way in
+    and come back naive. Naive datetimes are refused rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given; use an aware UTC one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def json_type() -> JSON:
+    """JSON everywhere, JSONB on PostgreSQL (as the seed asks)."""
+    return JSON().with_variant(JSONB(), "postgresql")  # type: ignore[return-value]
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _created_at() -> Column[datetime]:
+    return Column("created_at", UtcDateTime(), nullable=False, server_default=func.now())
+
+
+def _updated_at() -> Column[datetime]:
+    return Column("updated_at", UtcDateTime(), nullable=False, server_default=func.now())
+
+
+def _metadata_column(name: str = "metadata") -> Column[Any]:
+    return Column(name, json_type(), nullable=False, server_default=text("'{}'"))
+
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", Uuid(), nullable=False),
+    Column("username", String(255), nullable=False),
+    Column("email", String(255), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    _created_at(),
+    _updated_at(),
+    Column("status", String(20), nullable=False, server_default="active"),
+    _metadata_column(),
+    PrimaryKeyConstraint("user_id", name="pk_users"),
+    UniqueConstraint("username", name="uq_users_username"),
+    UniqueConstraint("email", name="uq_users_email"),
+    CheckConstraint(_in("status", ("active", "suspended", "deleted")), name="status"),
+    Index("idx_users_email", "email"),
+    Index("idx_users_username", "username"),
+)
+
+user_channels = Table(
+    "user_channels",
+    metadata,
+    Column("id", Uuid(), nullable=False),
+    Column("user_id", Uuid(), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("channel_type", String(50), nullable=False),
+    Column("channel_user_id", String(255), nullable=False),
+    _metadata_column("channel_metadata"),
+    Column("verified", Boolean(), nullable=False, server_default=false()),
+    _created_at(),
+    PrimaryKeyConstraint("id", name="pk_user_channels"),
+    UniqueConstraint("user_id", "channel_type", name="uq_user_channels_user_id_channel_type"),
+    CheckConstraint(_in("channel_type", CHANNEL_TYPES), name="channel_type"),
+    Index("idx_user_channels_user", "user_id"),
+    Index("idx_user_channels_type", "channel_type"),
+    Index("idx_user_channels_external", "channel_type", "channel_user_id"),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("conversation_id", Uuid(), nullable=False),
+    Column("type", String(20), nullable=False),
+    Column("created_by", Uuid(), ForeignKey("users.user_id"), nullable=False),
+    _created_at(),
+    _updated_at(),
+    _metadata_column(),
+    Column("is_active", Boolean(), nullable=False, server_default=true()),
+    # One private conversation per pair of users: the services derive the key from the pair.
+    Column("private_key", String(255), nullable=True),
+    PrimaryKeyConstraint("conversation_id", name="pk_conversations"),
+    UniqueConstraint("private_key", name="uq_conversations_private_key"),
+    CheckConstraint(_in("type", ("private", "group")), name="type"),
+    Index("idx_conversations_created_by", "created_by"),
+    Index("idx_conversations_updated_at", "updated_at"),
+)
+
+conversation_members = Table(
+    "conversation_members",
+    metadata,
+    Column("id", Uuid(), nullable=False),
+    Column(
+        "conversation_id",
+        Uuid(),
+        ForeignKey("conversations.conversation_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("user_id", Uuid(), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(20), nullable=False, server_default="member"),
+    Column("joined_at", UtcDateTime(), nullable=False, server_default=func.now()),
+    Column("last_read_at", UtcDateTime(), nullable=True),
+    Column("last_read_message_id", Uuid(), nullable=True),
+    # Watermarks by sequence number: everything up to them is read / delivered for this member.
+    Column("last_read_seq", BigInteger(), nullable=False, server_default=text("0")),
+    Column("last_delivered_seq", BigInteger(), nullable=False, server_default=text("0")),
+    PrimaryKeyConstraint("id", name="pk_conversation_members"),
+    UniqueConstraint(
+        "conversation_id", "user_id", name="uq_conversation_members_conversation_id_user_id"
+    ),
+    CheckConstraint(_in("role", ("owner", "admin", "member")), name="role"),
+    Index("idx_conversation_members_conv", "conversation_id"),
+    Index("idx_conversation_members_user", "user_id"),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("webhook_id", Uuid(), nullable=False),
+    Column("user_id", Uuid(), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("events", json_type(), nullable=False),  # a list of topics; SQLite has no arrays
+    Column("secret", String(255), nullable=False),
+    Column("is_active", Boolean(), nullable=False, server_default=true()),
+    _created_at(),
+    PrimaryKeyConstraint("webhook_id", name="pk_webhooks"),
+    Index("idx_webhooks_user", "user_id"),
+    Index("idx_webhooks_active", "is_active"),
+)
+
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("token_id", Uuid(), nullable=False),
+    Column("user_id", Uuid(), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(255), nullable=False),
+    # Refresh-token rotation chains every token of one login into a family.
+    Column("family_id", Uuid(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    _created_at(),
+    Column("last_used_at", UtcDateTime(), nullable=True),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    PrimaryKeyConstraint("token_id", name="pk_access_tokens"),
+    UniqueConstraint("token_hash", name="uq_access_tokens_token_hash"),
+    Index("idx_access_tokens_user", "user_id"),
+    Index("idx_access_tokens_expires", "expires_at"),
+    Index("idx_access_tokens_family", "family_id"),
+)
+
+channel_configs = Table(
+    "channel_configs",
+    metadata,
+    Column("id", Uuid(), nullable=False),
+    Column("channel_type", String(50), nullable=False),
+    Column("config", json_type(), nullable=False),
+    Column("is_enabled", Boolean(), nullable=False, server_default=true()),
+    _updated_at(),
+    PrimaryKeyConstraint("id", name="pk_channel_configs"),
+    UniqueConstraint("channel_type", name="uq_channel_configs_channel_type"),
+    Index("idx_channel_configs_type", "channel_type"),
+)
+
+__all__ = [
+    "CHANNEL_TYPES",
+    "NAMING_CONVENTION",
+    "UtcDateTime",
+    "access_tokens",
+    "channel_configs",
+    "conversation_members",
+    "conversations",
+    "json_type",
+    "metadata",
+    "user_channels",
+    "users",
+    "webhooks",
+]

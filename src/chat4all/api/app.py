@@ -1,0 +1,43 @@
+"""The FastAPI application: REST, the stream, problem+json errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from chat4all import __version__
+from chat4all.api import problems, ws
+from chat4all.api.rest import auth, conversations, messages, ops, users
+from chat4all.bootstrap import Platform
+
+DESCRIPTION = """One API to send and receive messages in private and group conversations,
+with per-recipient statuses (sent, delivered, read, failed) and a real-time stream at
+`/v1/stream` (WebSocket). Errors are RFC 9457 `application/problem+json`."""
+
+
+def create_app(platform_factory: Callable[[], Awaitable[Platform]]) -> FastAPI:
+    """The app; `platform_factory` builds the wired platform when the server starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        platform = await platform_factory()
+        app.state.platform = platform
+        await platform.start()
+        try:
+            yield
+        finally:
+            await platform.stop()
+
+    app = FastAPI(
+        title="Chat4All",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    for module in (auth, users, conversations, messages, ops):
+        app.include_router(module.router)
+    app.include_router(ws.router)
+    return app

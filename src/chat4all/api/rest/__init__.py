@@ -1,0 +1,1 @@
+"""REST routers (FastAPI) and their schemas."""

@@ -1,0 +1,98 @@
+"""Sending messages, history, and a message's status."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response, status
+
+from chat4all.api.rest import cursors
+from chat4all.api.rest.deps import PROBLEM_RESPONSES, PlatformDep, PrincipalDep
+from chat4all.api.rest.schemas import FilePayload, MessagePage, SendMessageOut, SendMessageRequest
+from chat4all.domain.errors import InvalidInput
+from chat4all.domain.messages import Payload, PayloadType
+from chat4all.services.frames import message_view
+
+router = APIRouter(prefix="/v1", tags=["messages"], responses=PROBLEM_RESPONSES)
+
+
+@router.post(
+    "/conversations/{conversation_id}/messages",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={409: {"description": "The message_id was already used with another body"}},
+)
+async def send(
+    conversation_id: UUID,
+    body: SendMessageRequest,
+    principal: PrincipalDep,
+    platform: PlatformDep,
+    response: Response,
+) -> SendMessageOut:
+    """Accept a message. The answer comes only after the message is durably stored; the same
+    `message_id` again gets the same answer (with `Idempotent-Replayed: true`)."""
+    p = body.payload
+    payload = Payload(
+        type=PayloadType(p.type),
+        text=p.text,
+        file_reference={"file_id": str(p.file_id)} if isinstance(p, FilePayload) else None,
+        metadata=p.metadata,
+    )
+    appended = await platform.messages.send(
+        principal.user_id,
+        conversation_id,
+        body.message_id,
+        payload,
+        tuple(dict.fromkeys(body.target_channels)) if body.target_channels else ("internal",),
+        body.reply_to_message_id,
+        body.metadata,
+    )
+    if not appended.created:
+        response.headers["Idempotent-Replayed"] = "true"
+    m = appended.message
+    return SendMessageOut(
+        message_id=m.message_id,
+        conversation_id=m.conversation_id,
+        sequence_number=m.sequence_number,
+        status="sent",
+        created_at=m.created_at,
+    )
+
+
+@router.get("/conversations/{conversation_id}/messages")
+async def history(
+    conversation_id: UUID,
+    principal: PrincipalDep,
+    platform: PlatformDep,
+    after_seq: Annotated[int | None, Query(ge=0)] = None,
+    before_seq: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: str | None = None,
+) -> MessagePage:
+    """History in `sequence_number` order. With `after_seq` the page goes forward from it;
+    otherwise it is the newest page (before `before_seq` when given). `next_cursor` continues
+    in the same direction."""
+    if cursor:
+        position = cursors.decode(cursor)
+        after_seq, before_seq = position.get("a"), position.get("b")
+        if not isinstance(after_seq, int | None) or not isinstance(before_seq, int | None):
+            raise InvalidInput("`cursor` is not a cursor this API gave out")
+    page = await platform.messages.history(
+        principal.user_id, conversation_id, after_seq, before_seq, limit
+    )
+    items: list[dict[str, Any]] = [message_view(m) for m in page]
+    next_cursor = None
+    if len(page) == limit:
+        if after_seq is not None:
+            next_cursor = cursors.encode({"a": page[-1].sequence_number, "b": before_seq})
+        elif page[0].sequence_number > 1:
+            next_cursor = cursors.encode({"b": page[0].sequence_number})
+    return MessagePage(items=items, next_cursor=next_cursor)
+
+
+@router.get("/messages/{message_id}")
+async def get_message(
+    message_id: UUID, principal: PrincipalDep, platform: PlatformDep
+) -> dict[str, Any]:
+    """The message with its status per recipient and channel, and its status history."""
+    return message_view(await platform.messages.get(principal.user_id, message_id))

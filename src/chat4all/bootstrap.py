@@ -1,0 +1,173 @@
+"""The composition root: settings + profile -> a wired platform. Nothing is built at import.
+
+The embedded profile runs everything in one process on SQLite; the cluster profile (a later
+issue) will choose other adapters here, and only here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from uuid import UUID
+
+from chat4all.domain.errors import Chat4AllError
+from chat4all.ports.bus import EventBus
+from chat4all.ports.clock import Clock
+from chat4all.ports.messages import MessageStore
+from chat4all.ports.metadata import MetadataStore
+from chat4all.ports.realtime import KeyValueCache, PresenceStore, RealtimeHub
+from chat4all.services.auth import AuthPolicy, AuthService
+from chat4all.services.conversations import ConversationService
+from chat4all.services.messages import MessagePolicy, MessageService
+from chat4all.services.stream import Send, StreamSession
+from chat4all.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Worker = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Platform:
+    """Every service and adapter of one running Chat4All, and its background workers."""
+
+    clock: Clock
+    metadata: MetadataStore
+    store: MessageStore
+    bus: EventBus
+    hub: RealtimeHub
+    presence: PresenceStore
+    cache: KeyValueCache
+    auth: AuthService
+    conversations: ConversationService
+    messages: MessageService
+    workers: dict[str, Worker] = field(default_factory=dict)
+    _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        for name, worker in self.workers.items():
+            self._tasks[name] = asyncio.create_task(self._supervise(name, worker), name=name)
+
+    async def stop(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        self._tasks.clear()
+        await self.bus.close()
+        await self.store.close()
+        await self.metadata.close()
+
+    async def check(self) -> dict[str, str | None]:
+        """Each dependency's problem, or None when it answers."""
+        results: dict[str, str | None] = {}
+        for name, ping in (
+            ("metadata", self.metadata.ping),
+            ("messages", self.store.ping),
+            ("bus", self.bus.ping),
+        ):
+            try:
+                await ping()
+                results[name] = None
+            except Chat4AllError as e:
+                results[name] = e.detail
+        for name, task in self._tasks.items():
+            results[f"worker:{name}"] = "stopped" if task.done() else None
+        return results
+
+    def stream_session(self, user_id: UUID, send: Send) -> StreamSession:
+        return StreamSession(
+            user_id,
+            send,
+            store=self.store,
+            messages=self.messages,
+            conversations=self.conversations,
+            hub=self.hub,
+            presence=self.presence,
+            clock=self.clock,
+        )
+
+    async def _supervise(self, name: str, worker: Worker) -> None:
+        """Run a worker forever; restart it after a failure (it resumes from committed offsets)."""
+        delay = 0.1
+        while True:
+            try:
+                await worker()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker %s failed; restarting in %.1fs", name, delay)
+                await self.clock.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+
+def wire(
+    settings: Settings,
+    *,
+    clock: Clock,
+    metadata: MetadataStore,
+    store: MessageStore,
+    bus: EventBus,
+    hub: RealtimeHub,
+    presence: PresenceStore,
+    cache: KeyValueCache,
+) -> Platform:
+    """Services and workers on top of the given adapters (any profile)."""
+    from chat4all.workers.delivery import DeliveryWorker
+    from chat4all.workers.relay import OutboxRelay
+    from chat4all.workers.router import Router
+    from chat4all.workers.status import StatusWorker
+
+    auth = AuthService(
+        metadata,
+        cache,
+        clock,
+        AuthPolicy(
+            secret=settings.resolved_jwt_secret(),
+            access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+            refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+            hash_time_cost=settings.password_hash_time_cost,
+            hash_memory_kib=settings.password_hash_memory_kib,
+        ),
+    )
+    conversations = ConversationService(metadata, store, cache, clock, settings.max_group_size)
+    ttl = timedelta(days=settings.message_ttl_days) if settings.message_ttl_days else None
+    messages = MessageService(
+        store, conversations, clock, MessagePolicy(settings.max_text_length, ttl)
+    )
+    workers: dict[str, Worker] = {
+        "relay": OutboxRelay(store, bus).run,
+        "router": Router(bus, clock).run,
+        "delivery": DeliveryWorker(bus, clock, hub).run,
+        "status": StatusWorker(bus, clock, store, metadata, hub).run,
+    }
+    return Platform(
+        clock, metadata, store, bus, hub, presence, cache, auth, conversations, messages, workers
+    )
+
+
+async def build_embedded(settings: Settings) -> Platform:
+    """One process, SQLite files under the data folder, in-process hub and cache."""
+    from chat4all.adapters.clock import SystemClock
+    from chat4all.adapters.memory.realtime import InProcessCache, InProcessHub, InProcessPresence
+    from chat4all.adapters.sql.metadata_store import SqlMetadataStore
+    from chat4all.adapters.sql.migrate import upgrade
+    from chat4all.adapters.sqlite.event_log import SQLiteEventLog
+    from chat4all.adapters.sqlite.message_store import SQLiteMessageStore
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    clock = SystemClock()
+    url = settings.resolved_metadata_url()
+    await upgrade(url)
+    return wire(
+        settings,
+        clock=clock,
+        metadata=await SqlMetadataStore.connect(url),
+        store=await SQLiteMessageStore.open(settings.data_dir / "messages.db"),
+        bus=await SQLiteEventLog.open(settings.data_dir / "events.db", settings.bus_partitions),
+        hub=InProcessHub(),
+        presence=InProcessPresence(),
+        cache=InProcessCache(clock),
+    )

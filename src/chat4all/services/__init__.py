@@ -1,0 +1,1 @@
+"""Use cases. Services depend on ports only; the composition root hands them adapters."""

@@ -1,0 +1,208 @@
+"""One client's real-time session: catch-up, resume, live messages without gaps, receipts.
+
+Per conversation the session keeps a cursor: the last sequence number it sent to this client.
+A live message past `cursor + 1` first sends what lies between, read from the store, so a
+client never sees a gap; one at or below the cursor is a duplicate and is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+from uuid import UUID, uuid4
+
+import orjson
+
+from chat4all.domain.errors import Chat4AllError, InvalidInput, NotFound
+from chat4all.ports.clock import Clock
+from chat4all.ports.messages import MessageStore
+from chat4all.ports.realtime import PresenceStore, RealtimeHub
+from chat4all.services.conversations import ConversationService
+from chat4all.services.frames import frame, message_new, message_view
+from chat4all.services.messages import MessageService
+
+PAGE = 100
+TYPING_SECONDS = 6
+_RECENT = 4096  # messages remembered for acks, per session
+
+Send = Callable[[bytes], Awaitable[None]]
+
+
+class StreamSession:
+    def __init__(
+        self,
+        user_id: UUID,
+        send: Send,
+        *,
+        store: MessageStore,
+        messages: MessageService,
+        conversations: ConversationService,
+        hub: RealtimeHub,
+        presence: PresenceStore,
+        clock: Clock,
+    ) -> None:
+        self.user_id = user_id
+        self.session_id = uuid4().hex
+        self._send = send
+        self._store = store
+        self._messages = messages
+        self._conversations = conversations
+        self._hub = hub
+        self._presence = presence
+        self._clock = clock
+        self._cursors: dict[UUID, int] = {}
+        self._recent: OrderedDict[UUID, tuple[UUID, int, UUID]] = OrderedDict()
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> Any:
+        """Subscribe, announce, and send everything not yet delivered to this user."""
+        subscription = await self._hub.subscribe(self.user_id)
+        await self._presence.connected(self.user_id, self.session_id, self._clock.now())
+        await self._send(
+            frame("ready", {"user_id": str(self.user_id), "session_id": self.session_id})
+        )
+        await self._catch_up()
+        return subscription
+
+    async def close(self) -> None:
+        await self._presence.disconnected(self.user_id, self.session_id, self._clock.now())
+
+    async def on_published(self, raw: bytes) -> None:
+        """A frame from the hub: live messages go through the cursor check, others pass."""
+        parsed = orjson.loads(raw)
+        if parsed["type"] != "message.new":
+            await self._send(raw)
+            return
+        data = parsed["data"]
+        cid, seq = UUID(data["conversation_id"]), int(data["sequence_number"])
+        async with self._lock:
+            cursor = self._cursors.get(cid)
+            if cursor is None:
+                cursor = await self._initial_cursor(cid)
+            if seq <= cursor:
+                return
+            if seq > cursor + 1:
+                await self._replay(cid, cursor, before=seq)
+            self._remember(data)
+            self._cursors[cid] = seq
+            await self._send(raw)
+
+    async def on_client_frame(self, raw: str | bytes) -> None:
+        """Handle one client frame; raises InvalidInput (a clear error frame) on bad content.
+        The caller closes the connection when the frame is not JSON at all."""
+        parsed = orjson.loads(raw)
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("type"), str):
+            raise InvalidInput('a frame is a JSON object {"type": ..., "data": {...}}')
+        data = parsed.get("data") or {}
+        if not isinstance(data, dict):
+            raise InvalidInput("`data` must be a JSON object")
+        handler = self._handlers.get(parsed["type"])
+        if handler is None:
+            raise InvalidInput(
+                f"unknown frame type {parsed['type']!r}; expected one of {sorted(self._handlers)}"
+            )
+        await handler(self, data)
+
+    async def _on_ack(self, data: dict[str, Any]) -> None:
+        message_id = _uuid(data, "message_id")
+        known = self._recent.get(message_id)
+        if known is None:
+            message = await self._store.get(message_id)
+            if message is None or not await self._is_member(message.conversation_id):
+                raise NotFound(f"message {message_id} does not exist")
+            known = (message.conversation_id, message.sequence_number, message.from_user_id)
+        await self._messages.acknowledge(self.user_id, message_id, *known)
+
+    async def _on_typing(self, data: dict[str, Any]) -> None:
+        cid = _uuid(data, "conversation_id")
+        members = await self._conversations.member_ids(cid, self.user_id)
+        others = [m for m in members if m != self.user_id]
+        typing = {"conversation_id": str(cid), "user_id": str(self.user_id)}
+        await self._hub.publish(others, frame("typing", typing | {"expires_in": TYPING_SECONDS}))
+
+    async def _on_resume(self, data: dict[str, Any]) -> None:
+        after = data.get("after")
+        if not isinstance(after, dict):
+            raise InvalidInput('resume needs `after`: {"<conversation_id>": <last seen seq>}')
+        wanted: dict[UUID, int] = {}
+        for key, value in after.items():
+            try:
+                wanted[UUID(key)] = int(value)
+            except (ValueError, TypeError) as e:
+                raise InvalidInput(
+                    f"resume: {key!r}: {value!r} is not a conversation id and seq"
+                ) from e
+        for cid in wanted:
+            await self._conversations.member_ids(cid, self.user_id)
+        async with self._lock:
+            for cid, seq in wanted.items():
+                await self._replay(cid, max(seq, 0), before=None)
+        await self._send(frame("resumed", {str(c): self._cursors.get(c, 0) for c in wanted}))
+
+    async def _on_ping(self, data: dict[str, Any]) -> None:
+        await self._send(frame("pong", data))
+
+    _handlers: ClassVar[dict[str, Callable[[StreamSession, dict[str, Any]], Awaitable[None]]]] = {
+        "ack": _on_ack,
+        "typing": _on_typing,
+        "resume": _on_resume,
+        "ping": _on_ping,
+    }
+
+    async def _catch_up(self) -> None:
+        conversations = await self._conversations.list(self.user_id)
+        async with self._lock:
+            for view in conversations:
+                cid = view.conversation.conversation_id
+                start = view.members[0].last_delivered_seq
+                last = view.summary.last_sequence_number if view.summary else 0
+                if last > start:
+                    await self._replay(cid, start, before=None)
+                else:
+                    self._cursors[cid] = start
+
+    async def _replay(self, cid: UUID, after: int, before: int | None) -> None:
+        """Send the stored messages after `after` (and before `before`), in order."""
+        self._cursors[cid] = after
+        while True:
+            page = await self._store.history(
+                cid, after_seq=self._cursors[cid], before_seq=before, limit=PAGE
+            )
+            for message in page:
+                view = message_view(message, full=False)
+                self._remember(view)
+                await self._send(message_new(view))
+                self._cursors[cid] = message.sequence_number
+            if len(page) < PAGE:
+                return
+
+    async def _initial_cursor(self, cid: UUID) -> int:
+        try:
+            return (await self._conversations.member(cid, self.user_id)).last_delivered_seq
+        except NotFound:
+            return 0
+
+    async def _is_member(self, cid: UUID) -> bool:
+        try:
+            await self._conversations.member_ids(cid, self.user_id)
+        except Chat4AllError:
+            return False
+        return True
+
+    def _remember(self, view: dict[str, Any]) -> None:
+        self._recent[UUID(view["message_id"])] = (
+            UUID(view["conversation_id"]),
+            int(view["sequence_number"]),
+            UUID(view["from_user_id"]),
+        )
+        if len(self._recent) > _RECENT:
+            self._recent.popitem(last=False)
+
+
+def _uuid(data: dict[str, Any], field: str) -> UUID:
+    try:
+        return UUID(str(data[field]))
+    except (KeyError, ValueError) as e:
+        raise InvalidInput(f"`data.{field}` must be a UUID") from e

@@ -1,0 +1,64 @@
+"""Settings, from `CHAT4ALL_*` environment variables (and a `.env` file when present)."""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHAT4ALL_", env_file=".env", extra="ignore")
+
+    environment: Environment = Environment.DEVELOPMENT
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    data_dir: Path = Path("data")
+
+    # Where the embedded profile keeps its stores; derived from data_dir when unset.
+    metadata_url: str | None = None
+
+    # Auth. Outside development a secret must be given; in development one is generated
+    # once and kept in the data folder so tokens survive a restart.
+    jwt_secret: str | None = Field(None, min_length=32)
+    access_token_ttl_seconds: int = Field(900, ge=30)
+    refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)
+    password_hash_time_cost: int = Field(2, ge=1)
+    password_hash_memory_kib: int = Field(19 * 1024, ge=1024)
+
+    # Limits.
+    max_group_size: int = Field(1000, ge=2)
+    max_text_length: int = Field(4096, ge=1)
+    message_ttl_days: int = Field(0, ge=0, description="0 keeps messages forever")
+
+    # Embedded event log.
+    bus_partitions: int = Field(4, ge=1)
+    bus_retention_hours: int = Field(72, ge=1)
+
+    @model_validator(mode="after")
+    def _secrets_outside_development(self) -> Settings:
+        if self.environment is Environment.PRODUCTION and not self.jwt_secret:
+            raise ValueError("CHAT4ALL_JWT_SECRET must be set when CHAT4ALL_ENVIRONMENT=production")
+        return self
+
+    def resolved_metadata_url(self) -> str:
+        return self.metadata_url or f"sqlite+aiosqlite:///{self.data_dir / 'metadata.db'}"
+
+    def resolved_jwt_secret(self) -> str:
+        """The configured secret, or the development one kept in the data folder."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        path = self.data_dir / "jwt-secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()

@@ -1,0 +1,77 @@
+"""Status: applies receipts to messages monotonically and tells the senders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+from chat4all.domain.events import Topic, status_change_from_dict
+from chat4all.domain.messages import INTERNAL_CHANNEL, Message, StatusChange
+from chat4all.domain.status import DeliveryStatus
+from chat4all.ports.bus import EventBus, Record
+from chat4all.ports.clock import Clock
+from chat4all.ports.messages import MessageStore
+from chat4all.ports.metadata import MetadataStore
+from chat4all.ports.realtime import RealtimeHub
+from chat4all.services.frames import message_status
+from chat4all.workers.base import ConsumerWorker
+
+
+class StatusWorker(ConsumerWorker):
+    group = "status"
+    topics = (Topic.MESSAGE_DELIVERED, Topic.MESSAGE_READ, Topic.MESSAGE_FAILED)
+
+    def __init__(
+        self,
+        bus: EventBus,
+        clock: Clock,
+        store: MessageStore,
+        metadata: MetadataStore,
+        hub: RealtimeHub,
+    ) -> None:
+        super().__init__(bus, clock)
+        self._store = store
+        self._metadata = metadata
+        self._hub = hub
+
+    async def handle(self, records: Sequence[Record]) -> None:
+        changes: list[StatusChange] = []
+        applied: list[tuple[Message, StatusChange]] = []
+        read_marks: dict[tuple[UUID, UUID], int] = {}
+        for record in records:
+            data = record.event.data
+            if "up_to_sequence_number" in data:  # a read watermark
+                cid, reader = UUID(data["conversation_id"]), UUID(data["reader_id"])
+                applied += await self._store.apply_read(
+                    cid,
+                    reader,
+                    int(data["after_sequence_number"]),
+                    int(data["up_to_sequence_number"]),
+                    datetime.fromisoformat(data["at"]),
+                    INTERNAL_CHANNEL,
+                )
+                key = (cid, reader)
+                read_marks[key] = max(read_marks.get(key, 0), int(data["up_to_sequence_number"]))
+            else:
+                changes.append(status_change_from_dict(data))
+        if changes:
+            applied += await self._store.apply_status(changes)
+        await self._advance_watermarks(applied, read_marks)
+        for message, change in applied:
+            await self._hub.publish([message.from_user_id], message_status(change))
+
+    async def _advance_watermarks(
+        self, applied: list[tuple[Message, StatusChange]], read_marks: dict[tuple[UUID, UUID], int]
+    ) -> None:
+        delivered: dict[tuple[UUID, UUID], int] = {}
+        for message, change in applied:
+            if change.channel == INTERNAL_CHANNEL and change.status is not DeliveryStatus.FAILED:
+                key = (message.conversation_id, change.recipient_id)
+                delivered[key] = max(delivered.get(key, 0), message.sequence_number)
+        for (cid, user), seq in delivered.items():
+            await self._metadata.advance_watermarks(
+                cid, user, delivered_seq=seq, read_seq=read_marks.pop((cid, user), None)
+            )
+        for (cid, user), seq in read_marks.items():
+            await self._metadata.advance_watermarks(cid, user, read_seq=seq)

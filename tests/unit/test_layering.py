@@ -1,0 +1,47 @@
+"""The layout is the architecture: check what each layer may import."""
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "chat4all"
+
+
+def imports_of(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def modules(folder: str) -> list[Path]:
+    return sorted((SRC / folder).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", modules("domain"), ids=lambda p: p.name)
+def test_domain_imports_only_the_standard_library_and_itself(path):
+    for name in imports_of(path):
+        top = name.split(".")[0]
+        assert top in sys.stdlib_module_names or name.startswith("chat4all.domain"), name
+
+
+@pytest.mark.parametrize("path", modules("ports"), ids=lambda p: p.name)
+def test_ports_import_only_the_domain(path):
+    for name in imports_of(path):
+        top = name.split(".")[0]
+        assert top in sys.stdlib_module_names or name.startswith(
+            ("chat4all.domain", "chat4all.ports")
+        ), name
+
+
+@pytest.mark.parametrize(
+    "path", modules("services") + modules("workers"), ids=lambda p: f"{p.parent.name}/{p.name}"
+)
+def test_services_and_workers_never_import_adapters_or_the_api(path):
+    for name in imports_of(path):
+        assert not name.startswith(("chat4all.adapters", "chat4all.api", "fastapi")), name
