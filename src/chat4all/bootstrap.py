@@ -161,13 +161,24 @@ async def build_embedded(settings: Settings) -> Platform:
     clock = SystemClock()
     url = settings.resolved_metadata_url()
     await upgrade(url)
-    return wire(
+    event_log = await SQLiteEventLog.open(settings.data_dir / "events.db", settings.bus_partitions)
+    platform = wire(
         settings,
         clock=clock,
         metadata=await SqlMetadataStore.connect(url),
         store=await SQLiteMessageStore.open(settings.data_dir / "messages.db"),
-        bus=await SQLiteEventLog.open(settings.data_dir / "events.db", settings.bus_partitions),
+        bus=event_log,
         hub=InProcessHub(),
         presence=InProcessPresence(),
         cache=InProcessCache(clock),
     )
+    retention = timedelta(hours=settings.bus_retention_hours)
+
+    async def prune_event_log() -> None:
+        # Kafka keeps its own retention; the embedded log is pruned here, consumed events only.
+        while True:
+            await clock.sleep(600)
+            await event_log.prune(clock.now() - retention)
+
+    platform.workers["retention"] = prune_event_log
+    return platform

@@ -117,7 +117,11 @@ class EventBusContract:
         await bus.publish([event(one, "a", 1), event(two, "b", 2), event(two, "a", 3)])
         consumer = bus.consumer(unique("group"), [one, two])
         records = await fetch_n(consumer, 3)
-        assert sorted((r.topic, r.event.data["n"]) for r in records) == [(one, 1), (two, 2), (two, 3)]
+        assert sorted((r.topic, r.event.data["n"]) for r in records) == [
+            (one, 1),
+            (two, 2),
+            (two, 3),
+        ]
 
     async def test_groups_are_independent(self, bus: EventBus) -> None:
         topic = unique("test.groups")

@@ -105,7 +105,9 @@ class MessageStoreContract:
         later = await store.append(text_message(conversation, alice, (bob,)), T0, None)
         assert later.message.sequence_number == 2  # the retry took no sequence number
         sent_events = [
-            e for e in await store.outbox_batch(100) if e.event.data["message_id"] == str(new.message_id)
+            e
+            for e in await store.outbox_batch(100)
+            if e.event.data["message_id"] == str(new.message_id)
         ]
         assert len(sent_events) == 1
 
@@ -219,9 +221,7 @@ class MessageStoreContract:
 
     async def test_status_moves_forward_only(self, store: MessageStore) -> None:
         conversation, alice, bob = uuid4(), uuid4(), uuid4()
-        message = (
-            await store.append(text_message(conversation, alice, (bob,)), T0, None)
-        ).message
+        message = (await store.append(text_message(conversation, alice, (bob,)), T0, None)).message
         t = T0 + timedelta(seconds=1)
 
         delivered = status(message, bob, DELIVERED, t)
@@ -256,9 +256,7 @@ class MessageStoreContract:
 
     async def test_the_sender_and_strangers_are_not_recipients(self, store: MessageStore) -> None:
         conversation, alice, bob = uuid4(), uuid4(), uuid4()
-        message = (
-            await store.append(text_message(conversation, alice, (bob,)), T0, None)
-        ).message
+        message = (await store.append(text_message(conversation, alice, (bob,)), T0, None)).message
         t = T0 + timedelta(seconds=1)
         assert await store.apply_status([status(message, alice, READ, t)]) == []
         assert await store.apply_status([status(message, uuid4(), READ, t)]) == []
@@ -268,7 +266,9 @@ class MessageStoreContract:
 
     async def test_several_changes_in_one_call(self, store: MessageStore) -> None:
         conversation, alice, bob, carol = uuid4(), uuid4(), uuid4(), uuid4()
-        one = (await store.append(text_message(conversation, alice, (bob, carol)), T0, None)).message
+        one = (
+            await store.append(text_message(conversation, alice, (bob, carol)), T0, None)
+        ).message
         two = (await store.append(text_message(conversation, alice, (bob,)), T0, None)).message
         t = T0 + timedelta(seconds=1)
         changes = [
@@ -289,8 +289,13 @@ class MessageStoreContract:
     ) -> None:
         conversation, alice, bob, carol = uuid4(), uuid4(), uuid4(), uuid4()
         sent = []
-        for sender, to in [(alice, (bob, carol))] * 3 + [(bob, (alice, carol)), (carol, (alice, bob))]:
-            sent.append((await store.append(text_message(conversation, sender, to), T0, None)).message)
+        for sender, to in [(alice, (bob, carol))] * 3 + [
+            (bob, (alice, carol)),
+            (carol, (alice, bob)),
+        ]:
+            sent.append(
+                (await store.append(text_message(conversation, sender, to), T0, None)).message
+            )
         at = T0 + timedelta(minutes=1)
         moved = await store.apply_read(conversation, carol, 1, 5, at, INTERNAL_CHANNEL)
         assert sorted(m.sequence_number for m, _ in moved) == [2, 3, 4]  # not 1, not her own 5
@@ -349,7 +354,12 @@ class MessageStoreContract:
         conversation, alice = uuid4(), uuid4()
         messages = await self.send(store, conversation, alice, 3)
         extra = [
-            Event(type="test.custom", key=str(conversation), data={"n": i, "nested": {"a": [i]}}, time=T0)
+            Event(
+                type="test.custom",
+                key=str(conversation),
+                data={"n": i, "nested": {"a": [i]}},
+                time=T0,
+            )
             for i in range(2)
         ]
         await store.enqueue(extra)

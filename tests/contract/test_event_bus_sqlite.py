@@ -130,3 +130,11 @@ async def test_a_closed_log_is_unavailable(tmp_path: Path) -> None:
         await log.publish([event("test.closed", "k", 1)])
     with pytest.raises(Unavailable):
         await consumer.fetch(10, timeout=0.1)
+
+
+async def test_closing_a_consumer_ends_its_wait(log: SQLiteEventLog) -> None:
+    consumer = log.consumer("g", [unique("test.idle")])
+    waiting = asyncio.create_task(consumer.fetch(10, timeout=30))
+    await asyncio.sleep(0.05)
+    await consumer.close()
+    assert await asyncio.wait_for(waiting, 1) == []

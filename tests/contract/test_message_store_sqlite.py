@@ -4,14 +4,14 @@ group commit and kill -9."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -56,6 +56,22 @@ async def test_data_survives_close_and_reopen(tmp_path: Path) -> None:
         await store.close()
 
 
+async def test_expired_messages_are_deleted(tmp_path: Path) -> None:
+    store = await SQLiteMessageStore.open(tmp_path / "messages.db")
+    try:
+        conversation, alice, bob = uuid4(), uuid4(), uuid4()
+        short = await store.append(text_message(conversation, alice, (bob,)), T0, timedelta(days=1))
+        forever = await store.append(text_message(conversation, alice, (bob,)), T0, None)
+        assert await store.delete_expired(T0 + timedelta(hours=23)) == 0
+        assert await store.delete_expired(T0 + timedelta(days=1)) == 1
+        assert await store.get(short.message.message_id) is None
+        assert await store.get(forever.message.message_id) == forever.message
+        nxt = await store.append(text_message(conversation, alice, (bob,)), T0, None)
+        assert nxt.message.sequence_number == 3  # sequence numbers are never reused
+    finally:
+        await store.close()
+
+
 async def test_a_closed_store_is_unavailable(tmp_path: Path) -> None:
     store = await SQLiteMessageStore.open(tmp_path / "messages.db")
     await store.close()
@@ -82,7 +98,9 @@ async def test_a_conflict_in_a_group_commit_spoils_nothing_else(tmp_path: Path) 
             return_exceptions=True,
         )
         assert isinstance(results[25], IdempotencyConflict)
-        seqs = sorted(r.message.sequence_number for r in results if not isinstance(r, BaseException))
+        seqs = sorted(
+            r.message.sequence_number for r in results if not isinstance(r, BaseException)
+        )
         assert seqs == list(range(2, 51))
         assert len(await store.outbox_batch(100)) == 50
     finally:
@@ -97,36 +115,38 @@ async def test_a_failing_job_rolls_back_alone(tmp_path: Path) -> None:
         blocker = asyncio.create_task(writer.run(lambda c: gate.wait(5)))
         await asyncio.sleep(0.05)  # the writer thread is now inside the blocker
 
-        def insert(k: int, then_fail: BaseException | None = None) -> int:
+        def insert(
+            k: int, then_fail: Exception | None = None
+        ) -> Callable[[sqlite3.Connection], int]:
             def job(conn: sqlite3.Connection) -> int:
                 conn.execute("INSERT INTO t (k) VALUES (?)", (k,))
                 if then_fail is not None:
                     raise then_fail
                 return k
 
-            return job  # type: ignore[return-value]
+            return job
 
-        jobs = [
-            writer.run(insert(1)),  # type: ignore[arg-type]
-            writer.run(insert(2, ValueError("boom"))),  # type: ignore[arg-type]
-            writer.run(insert(3)),  # type: ignore[arg-type]
-            writer.run(insert(1)),  # type: ignore[arg-type]  # duplicate key: IntegrityError
-            writer.run(lambda c: c.execute("SELEC nonsense")),  # OperationalError
-            writer.run(insert(4)),  # type: ignore[arg-type]
+        pending: list[asyncio.Future[object]] = [
+            asyncio.ensure_future(job)
+            for job in (
+                writer.run(insert(1)),
+                writer.run(insert(2, ValueError("boom"))),
+                writer.run(insert(3)),
+                writer.run(insert(1)),  # a duplicate key: IntegrityError
+                writer.run(lambda c: c.execute("SELEC nonsense")),  # OperationalError
+                writer.run(insert(4)),
+            )
         ]
-        pending = [asyncio.ensure_future(j) for j in jobs]
         await asyncio.sleep(0.05)  # all queued behind the blocker: one group commit
         gate.set()
         await blocker
         results = await asyncio.gather(*pending, return_exceptions=True)
-        assert results[0] == 1 and results[2] == 3 and results[5] == 4
+        assert [results[0], results[2], results[5]] == [1, 3, 4]
         assert isinstance(results[1], ValueError)
-        assert isinstance(results[3], Conflict) and isinstance(
-            results[3].__cause__, sqlite3.IntegrityError
-        )
-        assert isinstance(results[4], Unavailable) and isinstance(
-            results[4].__cause__, sqlite3.OperationalError
-        )
+        assert isinstance(results[3], Conflict)
+        assert isinstance(results[3].__cause__, sqlite3.IntegrityError)
+        assert isinstance(results[4], Unavailable)
+        assert isinstance(results[4].__cause__, sqlite3.OperationalError)
         rows = await writer.run(lambda c: c.execute("SELECT k FROM t ORDER BY k").fetchall())
         assert rows == [(1,), (3,), (4,)]
     finally:
@@ -135,7 +155,7 @@ async def test_a_failing_job_rolls_back_alone(tmp_path: Path) -> None:
 
 async def test_a_locked_database_is_unavailable(tmp_path: Path) -> None:
     path = tmp_path / "messages.db"
-    store = await SQLiteMessageStore.open(path)
+    store = await SQLiteMessageStore.open(path, busy_timeout=0.2)
     holder = sqlite3.connect(path, isolation_level=None)
     try:
         holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
@@ -185,15 +205,14 @@ async def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
         str(path),
         str(conversation),
         stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")},
     )
     assert process.stdout is not None
     acknowledged: list[tuple[UUID, int]] = []
     while len(acknowledged) < 3000:
         line = await asyncio.wait_for(process.stdout.readline(), 30)
         assert line, "the writer process died"
-        message_id, seq = line.split()
-        acknowledged.append((UUID(message_id.decode()), int(seq)))
+        raw_id, raw_seq = line.split()
+        acknowledged.append((UUID(raw_id.decode()), int(raw_seq)))
     process.send_signal(signal.SIGKILL)
     await process.wait()
 

@@ -44,7 +44,7 @@ async def test_sqlite_connections_are_configured(tmp_path: Path) -> None:
     assert pragma["journal_mode"] == "wal"
     assert pragma["synchronous"] == 1  # NORMAL
     assert pragma["foreign_keys"] == 1
-    assert pragma["busy_timeout"] > 0
+    assert isinstance(pragma["busy_timeout"], int) and pragma["busy_timeout"] > 0
 
 
 async def test_unusable_database_is_unavailable(tmp_path: Path) -> None:

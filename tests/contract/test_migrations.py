@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ def _differences(conn: Connection) -> list[Any]:
     return list(compare_metadata(MigrationContext.configure(conn, opts=options), metadata))
 
 
-def _check_constraint_names(conn: Connection) -> dict[str, set[str]]:
+def _check_constraint_names(conn: Connection) -> dict[str, set[str | None]]:
     inspector = inspect(conn)
     return {
         table: {c["name"] for c in inspector.get_check_constraints(table)}
@@ -65,6 +66,13 @@ async def test_upgrade_is_idempotent(tmp_path: Path) -> None:
     url = _url(tmp_path)
     await upgrade(url)
     await upgrade(url)
+    assert await _on_database(url, _current_revision) == "0001"
+    assert await _on_database(url, _differences) == []
+
+
+async def test_concurrent_upgrades_both_succeed(tmp_path: Path) -> None:
+    url = _url(tmp_path)
+    await asyncio.gather(upgrade(url), upgrade(url), upgrade(url))
     assert await _on_database(url, _current_revision) == "0001"
     assert await _on_database(url, _differences) == []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Table, UniqueConstraint
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
-from chat4all.domain.errors import Chat4AllError, InvalidInput, Unavailable
+from chat4all.domain.errors import AlreadyExists, Chat4AllError, InvalidInput, Unavailable
 
 
 def violates(error: IntegrityError, table: Table, constraint: str) -> bool:
@@ -28,6 +28,11 @@ def is_foreign_key_violation(error: IntegrityError) -> bool:
     return "foreign key" in message
 
 
+def _is_unique_violation(error: IntegrityError) -> bool:
+    message = str(error.orig).lower()
+    return "unique constraint" in message or "duplicate key" in message
+
+
 def _constraint_columns(table: Table, name: str) -> list[str]:
     if table.primary_key.name == name:
         return [c.name for c in table.primary_key.columns]
@@ -42,6 +47,8 @@ def translate(error: SQLAlchemyError) -> Chat4AllError:
     if isinstance(error, IntegrityError):
         if is_foreign_key_violation(error):
             return InvalidInput("a referenced row does not exist")
+        if _is_unique_violation(error):
+            return AlreadyExists(f"the row already exists: {error.orig}")
         return InvalidInput(f"the data breaks a rule of the store: {error.orig}")
     if isinstance(error, DataError):
         return InvalidInput(f"the data does not fit the store: {error.orig}")

@@ -73,7 +73,7 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 def json_type() -> JSON:
     """JSON everywhere, JSONB on PostgreSQL (as the seed asks)."""
-    return JSON().with_variant(JSONB(), "postgresql")  # type: ignore[return-value]
+    return JSON().with_variant(JSONB(), "postgresql")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

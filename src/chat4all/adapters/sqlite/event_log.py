@@ -24,7 +24,7 @@ from typing import Final
 
 import orjson
 
-from chat4all.adapters.sqlite.writer import SQLiteReader, SQLiteWriter
+from chat4all.adapters.sqlite.writer import DEFAULT_BUSY_TIMEOUT, SQLiteReader, SQLiteWriter
 from chat4all.domain.errors import InvalidInput, Unavailable
 from chat4all.domain.events import Event
 from chat4all.ports.bus import Record
@@ -173,19 +173,22 @@ class SQLiteEventLog:
         partitions: int = 4,
         *,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
     ) -> SQLiteEventLog:
         """Open (creating if missing) the log in the file `path`. `poll_interval` bounds how late
-        a consumer sees what another process appended to the same file."""
+        a consumer sees what another process appended to the same file; `busy_timeout` how long a
+        statement waits for another process's lock before the log reports `Unavailable`."""
         if partitions < 1:
             raise InvalidInput("an event log needs at least one partition")
-        writer = await SQLiteWriter.open(path)
+        writer = await SQLiteWriter.open(path, busy_timeout=busy_timeout)
         try:
             stored = await writer.run(partial(_create_schema_txn, partitions=partitions))
             next_offsets = await writer.run(_next_offsets_txn)
         except BaseException:
             await writer.close()
             raise
-        return cls(writer, SQLiteReader(path), stored, next_offsets, poll_interval)
+        reader = SQLiteReader(path, busy_timeout=busy_timeout)
+        return cls(writer, reader, stored, next_offsets, poll_interval)
 
     async def close(self) -> None:
         self._closed = True
@@ -204,7 +207,9 @@ class SQLiteEventLog:
         for attempt in range(_PUBLISH_ATTEMPTS):
             try:
                 await self._writer.run(
-                    partial(self._publish_txn, events=batch, appended_at=_micros(datetime.now(UTC))),
+                    partial(
+                        self._publish_txn, events=batch, appended_at=_micros(datetime.now(UTC))
+                    ),
                     after_commit=partial(self._wake, topics),
                     after_rollback=self._mark_offsets_stale,
                 )
@@ -238,9 +243,7 @@ class SQLiteEventLog:
             self._offsets_stale = False
         return self._next_offsets
 
-    def _publish_txn(
-        self, conn: sqlite3.Connection, events: list[Event], appended_at: int
-    ) -> None:
+    def _publish_txn(self, conn: sqlite3.Connection, events: list[Event], appended_at: int) -> None:
         known = self._fresh_offsets(conn)
         taken: dict[TopicPartition, int] = {}
         rows = []
@@ -308,6 +311,7 @@ class SQLiteConsumer:
         self._partitions = [(t, p) for t in topics for p in range(log.partitions)]
         self._positions: dict[TopicPartition, int] | None = None
         self._turn = 0  # which partition reads first, so a busy one cannot starve the others
+        self._waiting: asyncio.Future[None] | None = None
         self._closed = False
 
     async def fetch(self, max_records: int, timeout: float) -> list[Record]:
@@ -324,7 +328,7 @@ class SQLiteConsumer:
             if log._closed:
                 raise Unavailable("the event log is closed")
             # Registered before reading, so a publish that commits during the read still wakes us.
-            waiter = log._waiter(self._wanted)
+            waiter = self._waiting = log._waiter(self._wanted)
             try:
                 self._turn = (self._turn + 1) % len(self._partitions)
                 order = self._partitions[self._turn :] + self._partitions[: self._turn]
@@ -362,3 +366,5 @@ class SQLiteConsumer:
 
     async def close(self) -> None:
         self._closed = True
+        if self._waiting is not None and not self._waiting.done():
+            self._waiting.set_result(None)  # a fetch in progress returns [] now

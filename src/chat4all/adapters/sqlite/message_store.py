@@ -19,318 +19,37 @@ One file belongs to this store alone (the schema version is the file's `user_ver
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
 from uuid import UUID
 
-import orjson
-
-from chat4all.adapters.sqlite.writer import SQLiteReader, SQLiteWriter
-from chat4all.domain.errors import IdempotencyConflict, Unavailable
-from chat4all.domain.events import Event, message_sent
-from chat4all.domain.messages import (
-    ConversationSummary,
-    Message,
-    NewMessage,
-    StatusChange,
+from chat4all.adapters.sqlite.message_txns import (
+    MAX_SEQ,
+    append_txn,
+    apply_read_txn,
+    apply_status_txn,
+    count_after_txn,
+    create_schema_txn,
+    delete_expired_txn,
+    enqueue_txn,
+    history_txn,
+    load_txn,
+    outbox_batch_txn,
+    outbox_done_txn,
+    ping_txn,
+    summaries_txn,
 )
-from chat4all.domain.status import DeliveryStatus
+from chat4all.adapters.sqlite.writer import DEFAULT_BUSY_TIMEOUT, SQLiteReader, SQLiteWriter
+from chat4all.domain.events import Event
+from chat4all.domain.messages import ConversationSummary, Message, NewMessage, StatusChange
 from chat4all.ports.messages import Appended, OutboxEntry
-
-SCHEMA_VERSION: Final = 1
-PREVIEW_CHARS: Final = 100
-_MAX_SEQ: Final = 2**62
-_IN_CHUNK: Final = 500  # stay well below SQLite's limit on bound parameters
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-
-_SCHEMA: Final = """
-CREATE TABLE messages (
-    message_id      TEXT    NOT NULL PRIMARY KEY,
-    conversation_id TEXT    NOT NULL,
-    sequence_number INTEGER NOT NULL,
-    from_user_id    TEXT    NOT NULL,
-    created_at      INTEGER NOT NULL,
-    status          TEXT    NOT NULL,
-    ttl_expire_at   INTEGER,
-    fingerprint     TEXT    NOT NULL,
-    document        TEXT    NOT NULL,
-    UNIQUE (conversation_id, sequence_number)
-);
-CREATE INDEX messages_by_conversation_time ON messages (conversation_id, created_at DESC);
-CREATE INDEX messages_by_sender_time ON messages (from_user_id, created_at DESC);
-CREATE INDEX messages_by_status ON messages (status);
-CREATE INDEX messages_by_ttl ON messages (ttl_expire_at) WHERE ttl_expire_at IS NOT NULL;
-
-CREATE TABLE conversation_history (
-    conversation_id TEXT    NOT NULL,
-    date            TEXT    NOT NULL,
-    message_count   INTEGER NOT NULL,
-    last_message_at TEXT    NOT NULL,
-    last_message    TEXT    NOT NULL,
-    PRIMARY KEY (conversation_id, date DESC)
-) WITHOUT ROWID;
-
-CREATE TABLE conversation_sequences (
-    conversation_id TEXT    NOT NULL PRIMARY KEY,
-    last_seq        INTEGER NOT NULL
-) WITHOUT ROWID;
-
-CREATE TABLE outbox (
-    entry_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    event    TEXT NOT NULL
-);
-"""
-
-
-def _micros(at: datetime) -> int:
-    return (at - _EPOCH) // timedelta(microseconds=1)
-
-
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-def _preview(message: Message) -> dict[str, Any]:
-    """What a conversation list shows of the last message (the seed's `last_message`)."""
-    text = message.payload.text
-    return {
-        "message_id": str(message.message_id),
-        "from_user_id": str(message.from_user_id),
-        "type": message.payload.type.value,
-        "text": text[:PREVIEW_CHARS] if text is not None else None,
-        "sequence_number": message.sequence_number,
-        "created_at": message.created_at.isoformat(),
-    }
-
-
-def _create_schema_txn(conn: sqlite3.Connection) -> None:
-    (version,) = conn.execute("PRAGMA user_version").fetchone()
-    if version == SCHEMA_VERSION:
-        return
-    if version != 0:
-        raise Unavailable(
-            f"the message store file has schema version {version}; this code knows "
-            f"{SCHEMA_VERSION}"
-        )
-    for statement in _SCHEMA.split(";"):
-        if statement.strip():
-            conn.execute(statement)
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-
-def _append_txn(
-    conn: sqlite3.Connection, new: NewMessage, now: datetime, ttl: timedelta | None
-) -> Appended:
-    message_id = str(new.message_id)
-    rows = conn.execute(
-        "SELECT fingerprint, document FROM messages WHERE message_id = ?", (message_id,)
-    ).fetchall()
-    if rows:
-        fingerprint, document = rows[0]
-        if fingerprint != new.fingerprint():
-            raise IdempotencyConflict(
-                f"message_id {message_id} was already used for a different message; "
-                "a new message needs a new message_id"
-            )
-        return Appended(Message.from_document(orjson.loads(document)), created=False)
-
-    conversation_id = str(new.conversation_id)
-    ((seq,),) = conn.execute(
-        "INSERT INTO conversation_sequences (conversation_id, last_seq) VALUES (?, 1) "
-        "ON CONFLICT (conversation_id) DO UPDATE SET last_seq = last_seq + 1 "
-        "RETURNING last_seq",
-        (conversation_id,),
-    ).fetchall()
-    message = new.stored(seq, now, ttl)
-    event = message_sent(message)  # its data is message.to_document(): build the JSON once
-    conn.execute(
-        "INSERT INTO messages (message_id, conversation_id, sequence_number, from_user_id, "
-        "created_at, status, ttl_expire_at, fingerprint, document) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            message_id,
-            conversation_id,
-            seq,
-            str(message.from_user_id),
-            _micros(message.created_at),
-            message.status.value,
-            _micros(message.ttl_expire_at) if message.ttl_expire_at else None,
-            message.fingerprint,
-            _dumps(event.data),
-        ),
-    )
-    conn.execute(
-        "INSERT INTO conversation_history "
-        "(conversation_id, date, message_count, last_message_at, last_message) "
-        "VALUES (?, ?, 1, ?, ?) "
-        "ON CONFLICT (conversation_id, date) DO UPDATE SET "
-        "message_count = message_count + 1, last_message_at = excluded.last_message_at, "
-        "last_message = excluded.last_message",
-        (
-            conversation_id,
-            message.created_at.astimezone(UTC).date().isoformat(),
-            message.created_at.isoformat(),
-            _dumps(_preview(message)),
-        ),
-    )
-    conn.execute("INSERT INTO outbox (event) VALUES (?)", (_dumps(event.to_dict()),))
-    return Appended(message, created=True)
-
-
-def _load(conn: sqlite3.Connection, message_id: UUID) -> Message | None:
-    rows = conn.execute(
-        "SELECT document FROM messages WHERE message_id = ?", (str(message_id),)
-    ).fetchall()
-    return Message.from_document(orjson.loads(rows[0][0])) if rows else None
-
-
-def _save(conn: sqlite3.Connection, message: Message) -> None:
-    conn.execute(
-        "UPDATE messages SET status = ?, document = ? WHERE message_id = ?",
-        (message.status.value, _dumps(message.to_document()), str(message.message_id)),
-    )
-
-
-def _apply_status_txn(
-    conn: sqlite3.Connection, changes: Sequence[StatusChange]
-) -> list[tuple[Message, StatusChange]]:
-    current: dict[UUID, Message | None] = {}
-    changed: dict[UUID, Message] = {}
-    moved: list[tuple[Message, StatusChange]] = []
-    for change in changes:
-        if change.message_id not in current:
-            current[change.message_id] = _load(conn, change.message_id)
-        message = current[change.message_id]
-        after = message.apply(change) if message is not None else None
-        if after is None:
-            continue
-        current[change.message_id] = changed[change.message_id] = after
-        moved.append((after, change))
-    for message in changed.values():  # one write per message, however many changes it got
-        _save(conn, message)
-    return moved
-
-
-def _apply_read_txn(
-    conn: sqlite3.Connection,
-    conversation_id: UUID,
-    reader_id: UUID,
-    after_seq: int,
-    up_to_seq: int,
-    at: datetime,
-    channel: str,
-) -> list[tuple[Message, StatusChange]]:
-    reader = str(reader_id)
-    rows = conn.execute(
-        "SELECT document FROM messages WHERE conversation_id = ? "
-        "AND sequence_number > ? AND sequence_number <= ? AND from_user_id != ? "
-        "ORDER BY sequence_number",
-        (str(conversation_id), after_seq, up_to_seq, reader),
-    ).fetchall()
-    moved: list[tuple[Message, StatusChange]] = []
-    for (document,) in rows:
-        if reader not in document:  # cheap skip of messages the reader did not receive
-            continue
-        message = Message.from_document(orjson.loads(document))
-        change = StatusChange(
-            message_id=message.message_id,
-            conversation_id=conversation_id,
-            recipient_id=reader_id,
-            channel=channel,
-            status=DeliveryStatus.READ,
-            at=at,
-        )
-        after = message.apply(change)
-        if after is not None:
-            _save(conn, after)
-            moved.append((after, change))
-    return moved
-
-
-def _history_txn(
-    conn: sqlite3.Connection,
-    conversation_id: UUID,
-    after_seq: int,
-    before_seq: int,
-    limit: int,
-    newest_first: bool,
-) -> list[Message]:
-    order = "DESC" if newest_first else "ASC"
-    rows = conn.execute(
-        "SELECT document FROM messages WHERE conversation_id = ? "
-        "AND sequence_number > ? AND sequence_number < ? "
-        f"ORDER BY sequence_number {order} LIMIT ?",
-        (str(conversation_id), after_seq, before_seq, limit),
-    ).fetchall()
-    return [Message.from_document(orjson.loads(document)) for (document,) in rows]
-
-
-def _summaries_txn(
-    conn: sqlite3.Connection, conversation_ids: Sequence[UUID]
-) -> dict[UUID, ConversationSummary]:
-    found: dict[UUID, ConversationSummary] = {}
-    ids = [str(c) for c in dict.fromkeys(conversation_ids)]
-    for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start : start + _IN_CHUNK]
-        marks = ",".join("?" * len(chunk))
-        rows = conn.execute(
-            "SELECT s.conversation_id, s.last_seq, h.last_message_at, h.last_message "
-            "FROM conversation_sequences AS s LEFT JOIN conversation_history AS h "
-            "ON h.conversation_id = s.conversation_id AND h.date = ("
-            "  SELECT max(date) FROM conversation_history WHERE conversation_id = s.conversation_id"
-            f") WHERE s.conversation_id IN ({marks})",
-            chunk,
-        ).fetchall()
-        for conversation_id, last_seq, last_at, last_message in rows:
-            key = UUID(conversation_id)
-            found[key] = ConversationSummary(
-                conversation_id=key,
-                last_sequence_number=last_seq,
-                last_message_at=datetime.fromisoformat(last_at) if last_at else None,
-                last_message=orjson.loads(last_message) if last_message else None,
-            )
-    return found
-
-
-def _enqueue_txn(conn: sqlite3.Connection, events: Sequence[Event]) -> None:
-    conn.executemany(
-        "INSERT INTO outbox (event) VALUES (?)", [(_dumps(e.to_dict()),) for e in events]
-    )
-
-
-def _outbox_done_txn(conn: sqlite3.Connection, entry_ids: Sequence[int]) -> None:
-    conn.executemany("DELETE FROM outbox WHERE entry_id = ?", [(i,) for i in entry_ids])
-
-
-def _outbox_batch_txn(conn: sqlite3.Connection, limit: int) -> list[OutboxEntry]:
-    rows = conn.execute(
-        "SELECT entry_id, event FROM outbox ORDER BY entry_id LIMIT ?", (limit,)
-    ).fetchall()
-    return [OutboxEntry(entry_id, Event.from_dict(orjson.loads(raw))) for entry_id, raw in rows]
-
-
-def _count_after_txn(
-    conn: sqlite3.Connection, conversation_id: UUID, after_seq: int, not_from: UUID
-) -> int:
-    ((count,),) = conn.execute(
-        "SELECT count(*) FROM messages WHERE conversation_id = ? AND sequence_number > ? "
-        "AND from_user_id != ?",
-        (str(conversation_id), after_seq, str(not_from)),
-    ).fetchall()
-    return int(count)
-
-
-def _ping_txn(conn: sqlite3.Connection) -> None:
-    conn.execute("SELECT 1").fetchall()
 
 
 class SQLiteMessageStore:
     """`MessageStore` on one SQLite file: writes group-committed by one writer thread, reads on
-    reader threads. Each public method is one named `_..._txn` function, run atomically."""
+    reader threads. Each method runs one named `..._txn` function of `message_txns` atomically."""
 
     def __init__(self, writer: SQLiteWriter, reader: SQLiteReader) -> None:
         self._writer = writer
@@ -340,30 +59,33 @@ class SQLiteMessageStore:
         self._outbox_signal.set()
 
     @classmethod
-    async def open(cls, path: str | Path) -> SQLiteMessageStore:
-        """Open (creating if missing) the store in the file `path`."""
-        writer = await SQLiteWriter.open(path)
+    async def open(
+        cls, path: str | Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT
+    ) -> SQLiteMessageStore:
+        """Open (creating if missing) the store in the file `path`. `busy_timeout`: how long a
+        statement waits for another process's lock before the store reports `Unavailable`."""
+        writer = await SQLiteWriter.open(path, busy_timeout=busy_timeout)
         try:
-            await writer.run(_create_schema_txn)
+            await writer.run(create_schema_txn)
         except BaseException:
             await writer.close()
             raise
-        return cls(writer, SQLiteReader(path))
+        return cls(writer, SQLiteReader(path, busy_timeout=busy_timeout))
 
     async def close(self) -> None:
         await self._writer.close()
         await self._reader.close()
 
     async def ping(self) -> None:
-        await self._reader.run(_ping_txn)
+        await self._reader.run(ping_txn)
 
     async def append(self, new: NewMessage, now: datetime, ttl: timedelta | None) -> Appended:
         return await self._writer.run(
-            partial(_append_txn, new=new, now=now, ttl=ttl), after_commit=self._outbox_signal.set
+            partial(append_txn, new=new, now=now, ttl=ttl), after_commit=self._outbox_signal.set
         )
 
     async def get(self, message_id: UUID) -> Message | None:
-        return await self._reader.run(partial(_load, message_id=message_id))
+        return await self._reader.run(partial(load_txn, message_id=message_id))
 
     async def history(
         self,
@@ -378,10 +100,10 @@ class SQLiteMessageStore:
             return []
         return await self._reader.run(
             partial(
-                _history_txn,
+                history_txn,
                 conversation_id=conversation_id,
                 after_seq=after_seq if after_seq is not None else -1,
-                before_seq=before_seq if before_seq is not None else _MAX_SEQ,
+                before_seq=before_seq if before_seq is not None else MAX_SEQ,
                 limit=limit,
                 newest_first=newest_first,
             )
@@ -392,7 +114,7 @@ class SQLiteMessageStore:
     ) -> list[tuple[Message, StatusChange]]:
         if not changes:
             return []
-        return await self._writer.run(partial(_apply_status_txn, changes=list(changes)))
+        return await self._writer.run(partial(apply_status_txn, changes=list(changes)))
 
     async def apply_read(
         self,
@@ -407,7 +129,7 @@ class SQLiteMessageStore:
             return []
         return await self._writer.run(
             partial(
-                _apply_read_txn,
+                apply_read_txn,
                 conversation_id=conversation_id,
                 reader_id=reader_id,
                 after_seq=after_seq,
@@ -421,12 +143,12 @@ class SQLiteMessageStore:
         if not conversation_ids:
             return {}
         ids = list(conversation_ids)
-        return await self._reader.run(partial(_summaries_txn, conversation_ids=ids))
+        return await self._reader.run(partial(summaries_txn, conversation_ids=ids))
 
     async def count_after(self, conversation_id: UUID, after_seq: int, not_from: UUID) -> int:
         return await self._reader.run(
             partial(
-                _count_after_txn,
+                count_after_txn,
                 conversation_id=conversation_id,
                 after_seq=after_seq,
                 not_from=not_from,
@@ -437,17 +159,22 @@ class SQLiteMessageStore:
         if not events:
             return
         await self._writer.run(
-            partial(_enqueue_txn, events=list(events)), after_commit=self._outbox_signal.set
+            partial(enqueue_txn, events=list(events)), after_commit=self._outbox_signal.set
         )
 
     async def outbox_batch(self, limit: int) -> list[OutboxEntry]:
         if limit <= 0:
             return []
-        return await self._reader.run(partial(_outbox_batch_txn, limit=limit))
+        return await self._reader.run(partial(outbox_batch_txn, limit=limit))
 
     async def outbox_done(self, entry_ids: Sequence[int]) -> None:
         if entry_ids:
-            await self._writer.run(partial(_outbox_done_txn, entry_ids=list(entry_ids)))
+            await self._writer.run(partial(outbox_done_txn, entry_ids=list(entry_ids)))
+
+    async def delete_expired(self, now: datetime) -> int:
+        """The seed's TTL index: delete messages whose `ttl_expire_at` has passed; how many.
+        Sequence numbers are not reused and day buckets keep their counts."""
+        return await self._writer.run(partial(delete_expired_txn, now=now))
 
     async def wait_for_outbox(self, timeout: float) -> None:
         if not self._outbox_signal.is_set():

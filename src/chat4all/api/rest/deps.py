@@ -14,7 +14,7 @@ from chat4all.services.auth import Principal
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /v1/auth/token")
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:
     platform: Platform = request.app.state.platform
     return platform
 

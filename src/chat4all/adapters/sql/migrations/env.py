@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
 from chat4all.adapters.sql.engine import create_engine, transaction
 from chat4all.adapters.sql.schema import metadata
+
+_LOCK_KEY = 0x63_34_61_6C_6C  # "c4all": the advisory lock that serialises upgrades
 
 config = context.config
 target_metadata = metadata
@@ -39,6 +42,9 @@ def run_migrations_offline() -> None:
 
 
 def _run_migrations(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Several services may start at once: one upgrades, the others wait, then find it done.
+        connection.execute(text(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})"))
     context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
     with context.begin_transaction():
         context.run_migrations()

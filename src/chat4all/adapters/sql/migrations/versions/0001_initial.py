@@ -20,7 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def _json() -> sa.JSON:
-    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")  # type: ignore[return-value]
+    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def _timestamp(name: str, *, nullable: bool = False, now: bool = False) -> sa.Column[object]:

@@ -1,0 +1,210 @@
+"""Transactions on conversations and their members."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID, uuid4
+
+from sqlalchemy import BigInteger, ColumnElement, case, literal, select
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chat4all.adapters.sql.errors import is_foreign_key_violation, violates
+from chat4all.adapters.sql.schema import conversation_members, conversations
+from chat4all.domain.conversations import Conversation, ConversationType, Member, Role
+from chat4all.domain.errors import AlreadyExists, InvalidInput
+
+
+class PrivateKeyTaken(Exception):
+    """Another conversation already holds the private key: the caller returns that one."""
+
+
+async def create_conversation_txn(
+    conn: AsyncConnection,
+    conversation: Conversation,
+    members: Sequence[tuple[UUID, Role]],
+    private_key: str | None,
+) -> None:
+    try:
+        await conn.execute(
+            conversations.insert().values(
+                conversation_id=conversation.conversation_id,
+                type=conversation.type.value,
+                created_by=conversation.created_by,
+                created_at=conversation.created_at,
+                updated_at=conversation.updated_at,
+                metadata=conversation.metadata,
+                is_active=conversation.is_active,
+                private_key=private_key,
+            )
+        )
+    except IntegrityError as e:
+        if violates(e, conversations, "uq_conversations_private_key"):
+            raise PrivateKeyTaken(private_key) from e
+        if violates(e, conversations, "pk_conversations"):
+            raise AlreadyExists(
+                f"conversation {conversation.conversation_id} already exists"
+            ) from e
+        if is_foreign_key_violation(e):
+            raise InvalidInput(f"user {conversation.created_by} does not exist") from e
+        raise
+    for user_id, role in dict(members).items():
+        await add_member_txn(
+            conn, conversation.conversation_id, user_id, role, conversation.created_at
+        )
+
+
+async def get_conversation_txn(conn: AsyncConnection, conversation_id: UUID) -> Conversation | None:
+    query = select(conversations).where(conversations.c.conversation_id == conversation_id)
+    row = (await conn.execute(query)).mappings().first()
+    return _conversation(row) if row is not None else None
+
+
+async def get_conversation_by_private_key_txn(
+    conn: AsyncConnection, private_key: str
+) -> Conversation | None:
+    query = select(conversations).where(conversations.c.private_key == private_key)
+    row = (await conn.execute(query)).mappings().first()
+    return _conversation(row) if row is not None else None
+
+
+async def list_conversations_txn(conn: AsyncConnection, user_id: UUID) -> list[Conversation]:
+    query = (
+        select(conversations)
+        .join(
+            conversation_members,
+            conversation_members.c.conversation_id == conversations.c.conversation_id,
+        )
+        .where(conversation_members.c.user_id == user_id, conversations.c.is_active.is_(True))
+        .order_by(conversations.c.updated_at.desc(), conversations.c.conversation_id)
+    )
+    return [_conversation(row) for row in (await conn.execute(query)).mappings()]
+
+
+def _conversation(row: RowMapping) -> Conversation:
+    return Conversation(
+        conversation_id=row["conversation_id"],
+        type=ConversationType(row["type"]),
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        metadata=dict(row["metadata"] or {}),
+        is_active=bool(row["is_active"]),
+    )
+
+
+async def get_member_txn(
+    conn: AsyncConnection, conversation_id: UUID, user_id: UUID, *, lock: bool
+) -> Member | None:
+    query = select(conversation_members).where(
+        conversation_members.c.conversation_id == conversation_id,
+        conversation_members.c.user_id == user_id,
+    )
+    if lock:
+        query = query.with_for_update()  # a row lock on PostgreSQL; SQLite locked at BEGIN
+    row = (await conn.execute(query)).mappings().first()
+    return _member(row) if row is not None else None
+
+
+async def list_members_txn(conn: AsyncConnection, conversation_id: UUID) -> list[Member]:
+    query = (
+        select(conversation_members)
+        .where(conversation_members.c.conversation_id == conversation_id)
+        .order_by(conversation_members.c.joined_at, conversation_members.c.user_id)
+    )
+    return [_member(row) for row in (await conn.execute(query)).mappings()]
+
+
+async def add_member_txn(
+    conn: AsyncConnection, conversation_id: UUID, user_id: UUID, role: Role, joined_at: datetime
+) -> Member:
+    try:
+        await conn.execute(
+            conversation_members.insert().values(
+                id=uuid4(),
+                conversation_id=conversation_id,
+                user_id=user_id,
+                role=role.value,
+                joined_at=joined_at,
+            )
+        )
+    except IntegrityError as e:
+        if violates(e, conversation_members, "uq_conversation_members_conversation_id_user_id"):
+            raise AlreadyExists(
+                f"user {user_id} is already a member of conversation {conversation_id}"
+            ) from e
+        if is_foreign_key_violation(e):
+            raise InvalidInput(
+                f"conversation {conversation_id} or user {user_id} does not exist"
+            ) from e
+        raise
+    member = await get_member_txn(conn, conversation_id, user_id, lock=False)
+    assert member is not None  # inserted just above, in this transaction
+    return member
+
+
+async def remove_member_txn(conn: AsyncConnection, conversation_id: UUID, user_id: UUID) -> bool:
+    result = await conn.execute(
+        conversation_members.delete().where(
+            conversation_members.c.conversation_id == conversation_id,
+            conversation_members.c.user_id == user_id,
+        )
+    )
+    return result.rowcount > 0
+
+
+async def set_role_txn(
+    conn: AsyncConnection, conversation_id: UUID, user_id: UUID, role: Role
+) -> bool:
+    result = await conn.execute(
+        conversation_members.update()
+        .where(
+            conversation_members.c.conversation_id == conversation_id,
+            conversation_members.c.user_id == user_id,
+        )
+        .values(role=role.value)
+    )
+    return result.rowcount > 0
+
+
+async def advance_watermarks_txn(
+    conn: AsyncConnection,
+    conversation_id: UUID,
+    user_id: UUID,
+    read_seq: int | None,
+    delivered_seq: int | None,
+) -> Member | None:
+    before = await get_member_txn(conn, conversation_id, user_id, lock=True)
+    if before is None:
+        return None
+    columns = conversation_members.c
+    values: dict[str, ColumnElement[int]] = {}
+    if read_seq is not None:
+        values["last_read_seq"] = _at_least(columns.last_read_seq, read_seq)
+    if delivered_seq is not None:
+        values["last_delivered_seq"] = _at_least(columns.last_delivered_seq, delivered_seq)
+    if values:
+        await conn.execute(
+            conversation_members.update()
+            .where(columns.conversation_id == conversation_id, columns.user_id == user_id)
+            .values(**values)
+        )
+    return before
+
+
+def _at_least(column: ColumnElement[int], value: int) -> ColumnElement[int]:
+    """`max(column, value)` in SQL that SQLite and PostgreSQL both speak."""
+    bound = literal(value, BigInteger())
+    return case((column < bound, bound), else_=column)
+
+
+def _member(row: RowMapping) -> Member:
+    return Member(
+        user_id=row["user_id"],
+        role=Role(row["role"]),
+        joined_at=row["joined_at"],
+        last_read_seq=int(row["last_read_seq"]),
+        last_delivered_seq=int(row["last_delivered_seq"]),
+    )
