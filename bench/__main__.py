@@ -54,7 +54,7 @@ class Options:
     rate: float
     group_size: int
     group_senders: int
-    profile: bool
+    profile: str | None  # None, "threads" or "gil"
     quick: bool
     output: Path
 
@@ -83,8 +83,9 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--group-senders", type=int, default=4, help="S2 members who send [4]")
     parser.add_argument("--quick", action="store_true", help="short runs: a smoke test (< 60 s)")
     parser.add_argument(
-        "--profile", action="store_true",
-        help="attach py-spy (if installed) to the server over each Chat4All closed-loop window",
+        "--profile", nargs="?", const="threads", choices=["threads", "gil"],
+        help="attach py-spy (if installed) to the server over each Chat4All closed-loop window, "
+        "sampling every busy thread (threads, the default) or only the GIL holder (gil)",
     )  # fmt: skip
     parser.add_argument(
         "--output", type=Path, help="the JSON file [bench/results/bench-<time>.json]"
@@ -303,7 +304,7 @@ async def settle(server: ServerProcess) -> None:
 async def run_s1(o: Options, runs: dict[str, RunResult], profile_dir: Path | None) -> None:
     async with chat4all_server() as server:
         population = await load.private_pairs(server.url, o.senders)
-        meter = Meter(server, profile_dir)
+        meter = Meter(server, profile_dir, o.profile == "gil")
         try:
             common = {"warmup": o.warmup, "duration": o.duration, "drain": o.drain}
             closed = await load.closed_loop("S1 closed-loop", population.targets,
@@ -351,7 +352,7 @@ async def run_s2(o: Options, runs: dict[str, RunResult], profile_dir: Path | Non
             await settle(server)
             closed = await load.closed_loop(
                 f"S2 closed-loop ({o.group_size} members)", population.targets,
-                concurrency=o.group_senders, meter=Meter(server, profile_dir), **common,
+                concurrency=o.group_senders, meter=Meter(server, profile_dir, o.profile == "gil"), **common,
             )  # fmt: skip
             runs["s2_closed"] = closed
             report(closed)
@@ -366,6 +367,9 @@ async def main(o: Options) -> int:
             say("--profile: py-spy is not installed (uv pip install py-spy); no profiles taken")
         else:
             profile_dir = o.output.parent
+            say(
+                f"--profile: py-spy profiles go to {profile_dir} (summary: python -m bench.profile FILE)"
+            )
     started = datetime.now(UTC)
     say(f"Chat4All bench: scenario {o.scenario}, {o.duration:g} s measured after {o.warmup:g} s "
         f"of warm-up per run, {o.senders} S1 senders{' (quick)' if o.quick else ''}")  # fmt: skip

@@ -243,13 +243,15 @@ class Meter:
 
     server: ServerProcess | None
     profile_dir: Path | None = None
+    profile_gil: bool = False
     profiles: list[str] = field(default_factory=list)
 
     async def watch(self, label: str, start: float, end: float) -> dict[str, Any]:
         await asyncio.sleep(max(0.0, start - time.perf_counter()))
         if self.server is not None and self.profile_dir is not None:
-            out = self.profile_dir / f"profile-{_slug(label)}.txt"
-            if self.server.start_profile(end - start, out):
+            kind = "gil" if self.profile_gil else "threads"
+            out = self.profile_dir / f"profile-{_slug(label)}-{kind}.txt"
+            if self.server.start_profile(end - start, out, gil=self.profile_gil):
                 self.profiles.append(str(out))
         wall0, own0 = time.perf_counter(), time.process_time()
         srv0 = self.server.cpu_seconds() if self.server else None

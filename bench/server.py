@@ -100,22 +100,22 @@ class ServerProcess:
             before = now
         return time.perf_counter() - start
 
-    def start_profile(self, seconds: float, out: Path, rate: int = 200) -> bool:
-        """Attach py-spy for `seconds`, writing collapsed stacks (one per thread) to `out`.
-        False when py-spy is not installed."""
+    def start_profile(
+        self, seconds: float, out: Path, *, gil: bool = False, rate: int = 100
+    ) -> bool:
+        """Attach py-spy for `seconds`, writing collapsed stacks, one root per thread, to `out`
+        (`gil`: only the thread holding the GIL is sampled). False when py-spy is missing."""
         exe = py_spy_path()
         if exe is None:
             return False
         out.parent.mkdir(parents=True, exist_ok=True)
-        profiler = subprocess.Popen(
-            [
-                exe, "record", "--pid", str(self.pid), "--duration", str(max(1, round(seconds))),
-                "--rate", str(rate), "--format", "raw", "--threads", "--nonblocking",
-                "--output", str(out),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        argv = [
+            exe, "record", "--pid", str(self.pid), "--duration", str(max(1, round(seconds))),
+            "--rate", str(rate), "--format", "raw", "--threads", "--output", str(out),
+        ]  # fmt: skip
+        if gil:
+            argv.append("--gil")
+        profiler = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.profilers.append(profiler)
         return True
 

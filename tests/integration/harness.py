@@ -77,7 +77,9 @@ class User:
         assert r.status_code in (200, 201), r.text
         return str(r.json()["conversation_id"])
 
-    async def send(self, conversation_id: str, text: str, message_id: str | None = None) -> dict[str, Any]:
+    async def send(
+        self, conversation_id: str, text: str, message_id: str | None = None
+    ) -> dict[str, Any]:
         r = await self.post(
             f"/v1/conversations/{conversation_id}/messages",
             {"message_id": message_id or str(uuid4()), "payload": {"type": "text", "text": text}},
@@ -140,9 +142,11 @@ class Stream:
             if frame["type"] == kind:
                 return frame
 
-    async def messages(self, count: int, timeout: float = 10.0, ack: bool = True) -> list[dict[str, Any]]:
+    async def messages(
+        self, count: int, timeout: float = 10.0, ack: bool = True
+    ) -> list[dict[str, Any]]:
         """`count` message.new frames' data, acking each (as a real client does)."""
-        out = []
+        out: list[dict[str, Any]] = []
         while len(out) < count:
             data = (await self.next_of("message.new", timeout))["data"]
             out.append(data)

@@ -46,7 +46,8 @@ async def test_group_members_and_roles(http):
     assert r.status_code == 201
     cid = r.json()["conversation_id"]
     promote = await owner.http.patch(
-        f"/v1/conversations/{cid}/members/{admin.user_id}", json={"role": "admin"},
+        f"/v1/conversations/{cid}/members/{admin.user_id}",
+        json={"role": "admin"},
         headers=owner.auth,
     )
     assert promote.status_code == 204
@@ -59,10 +60,14 @@ async def test_group_members_and_roles(http):
     assert again.status_code == 409
     # the newcomer now sees the conversation; after removal they no longer do
     assert (await newcomer.get(f"/v1/conversations/{cid}")).status_code == 200
-    assert (await admin.delete(f"/v1/conversations/{cid}/members/{newcomer.user_id}")).status_code == 204
+    assert (
+        await admin.delete(f"/v1/conversations/{cid}/members/{newcomer.user_id}")
+    ).status_code == 204
     assert (await newcomer.get(f"/v1/conversations/{cid}")).status_code == 404
     # an admin may not remove the owner
-    assert (await admin.delete(f"/v1/conversations/{cid}/members/{owner.user_id}")).status_code == 403
+    assert (
+        await admin.delete(f"/v1/conversations/{cid}/members/{owner.user_id}")
+    ).status_code == 403
 
 
 async def test_conversation_list_newest_first_with_unread(http):
@@ -77,7 +82,9 @@ async def test_conversation_list_newest_first_with_unread(http):
     assert [c["conversation_id"] for c in items] == [with_b, with_a]
     assert items[1]["unread_count"] == 2
     assert items[1]["last_message"]["text"] == "two"
-    assert (await me.post(f"/v1/conversations/{with_a}/read", {"up_to_sequence_number": 2})).status_code == 200
+    assert (
+        await me.post(f"/v1/conversations/{with_a}/read", {"up_to_sequence_number": 2})
+    ).status_code == 200
     r = await me.get("/v1/conversations", params={"limit": 1})
     page = r.json()
     assert len(page["items"]) == 1 and page["next_cursor"]

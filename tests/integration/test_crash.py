@@ -44,8 +44,18 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
         "CHAT4ALL_PASSWORD_HASH_MEMORY_KIB": "1024",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "chat4all", "up", "--port", str(port), "--data-dir", str(data_dir),
-         "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "chat4all",
+            "up",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            "--log-level",
+            "warning",
+        ],
         env=env,
     )
 
@@ -120,13 +130,16 @@ async def test_kill_9_loses_nothing_and_duplicates_nothing(tmp_path):
             await asyncio.gather(*[sender_task() for _ in range(CONCURRENCY)])
             assert len(accepted) == TOTAL
 
-            for pair, (sender, recipient, cid) in enumerate(pairs):
+            for pair, (_sender, recipient, cid) in enumerate(pairs):
                 history = []
                 after = 0
                 while True:
-                    page = (await recipient.get(
-                        f"/v1/conversations/{cid}/messages", params={"after_seq": after, "limit": 100}
-                    )).json()["items"]
+                    page = (
+                        await recipient.get(
+                            f"/v1/conversations/{cid}/messages",
+                            params={"after_seq": after, "limit": 100},
+                        )
+                    ).json()["items"]
                     if not page:
                         break
                     history += page

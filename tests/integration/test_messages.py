@@ -20,12 +20,18 @@ async def test_same_message_id_is_idempotent_and_other_body_conflicts(http):
     alice, bob = await register(http), await register(http)
     cid = await alice.private_with(bob)
     mid = str(uuid4())
-    first = await alice.post(f"/v1/conversations/{cid}/messages", {"message_id": mid, "payload": text("hi")})
-    again = await alice.post(f"/v1/conversations/{cid}/messages", {"message_id": mid, "payload": text("hi")})
+    first = await alice.post(
+        f"/v1/conversations/{cid}/messages", {"message_id": mid, "payload": text("hi")}
+    )
+    again = await alice.post(
+        f"/v1/conversations/{cid}/messages", {"message_id": mid, "payload": text("hi")}
+    )
     assert first.status_code == again.status_code == 202
     assert first.json() == again.json()
     assert again.headers["idempotent-replayed"] == "true"
-    other = await alice.post(f"/v1/conversations/{cid}/messages", {"message_id": mid, "payload": text("changed")})
+    other = await alice.post(
+        f"/v1/conversations/{cid}/messages", {"message_id": mid, "payload": text("changed")}
+    )
     assert other.status_code == 409
     assert other.headers["content-type"] == "application/problem+json"
     history = (await alice.get(f"/v1/conversations/{cid}/messages")).json()["items"]
@@ -37,7 +43,12 @@ async def test_concurrent_retries_store_one_message(http):
     cid = await alice.private_with(bob)
     mid = str(uuid4())
     answers = await asyncio.gather(
-        *[alice.post(f"/v1/conversations/{cid}/messages", {"message_id": mid, "payload": text("x")}) for _ in range(10)]
+        *[
+            alice.post(
+                f"/v1/conversations/{cid}/messages", {"message_id": mid, "payload": text("x")}
+            )
+            for _ in range(10)
+        ]
     )
     assert {a.status_code for a in answers} == {202}
     assert len({a.json()["sequence_number"] for a in answers}) == 1
@@ -55,7 +66,10 @@ async def test_bad_message_input_is_explained_and_not_stored(http):
         ({"message_id": str(uuid4()), "payload": text("")}, "non-empty"),
         ({"message_id": str(uuid4()), "payload": text("x" * 4097)}, "limit is 4096"),
         ({"message_id": str(uuid4()), "payload": {"type": "sticker"}}, "payload"),
-        ({"message_id": str(uuid4()), "payload": text("x"), "reply_to_message_id": str(uuid4())}, "reply_to"),
+        (
+            {"message_id": str(uuid4()), "payload": text("x"), "reply_to_message_id": str(uuid4())},
+            "reply_to",
+        ),
     ]
     for body, hint in cases:
         r = await alice.post(url, body)
@@ -86,7 +100,9 @@ async def test_message_status_moves_to_read_with_history(http):
     alice, bob = await register(http), await register(http)
     cid = await alice.private_with(bob)
     sent = await alice.send(cid, "read me")
-    r = await bob.post(f"/v1/conversations/{cid}/read", {"up_to_sequence_number": sent["sequence_number"]})
+    r = await bob.post(
+        f"/v1/conversations/{cid}/read", {"up_to_sequence_number": sent["sequence_number"]}
+    )
     assert r.status_code == 200
     assert r.json()["last_read_sequence_number"] == 1
     for _ in range(100):
@@ -114,7 +130,11 @@ async def test_unsupported_channel_fails_explicitly(http):
     cid = await alice.private_with(bob)
     r = await alice.post(
         f"/v1/conversations/{cid}/messages",
-        {"message_id": str(uuid4()), "payload": text("hi"), "target_channels": ["internal", "whatsapp"]},
+        {
+            "message_id": str(uuid4()),
+            "payload": text("hi"),
+            "target_channels": ["internal", "whatsapp"],
+        },
     )
     assert r.status_code == 202
     mid = r.json()["message_id"]

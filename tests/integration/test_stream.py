@@ -19,8 +19,12 @@ async def test_live_message_then_delivered_then_read_receipts(http, base_url):
         assert got["sequence_number"] == 1
         delivered = await a_stream.next_of("message.status")
         assert delivered["data"] | {"at": None} == {
-            "message_id": sent["message_id"], "conversation_id": cid, "recipient_id": bob.user_id,
-            "channel": "internal", "status": "delivered", "at": None,
+            "message_id": sent["message_id"],
+            "conversation_id": cid,
+            "recipient_id": bob.user_id,
+            "channel": "internal",
+            "status": "delivered",
+            "at": None,
         }
         await bob.post(f"/v1/conversations/{cid}/read", {"up_to_sequence_number": 1})
         read = await a_stream.next_of("message.status")
@@ -60,7 +64,11 @@ async def test_resume_returns_what_was_missed_in_order(http, base_url):
 async def test_every_device_of_a_user_receives(http, base_url):
     alice, bob = await register(http), await register(http)
     cid = await alice.private_with(bob)
-    async with bob.stream(base_url) as phone, bob.stream(base_url) as laptop, alice.stream(base_url) as other_tab:
+    async with (
+        bob.stream(base_url) as phone,
+        bob.stream(base_url) as laptop,
+        alice.stream(base_url) as other_tab,
+    ):
         sent = await alice.send(cid, "to all devices")
         for s in (phone, laptop):
             [m] = await s.messages(1, ack=False)
@@ -71,7 +79,9 @@ async def test_every_device_of_a_user_receives(http, base_url):
 
 async def test_group_message_reaches_every_member(http, base_url):
     owner, *others = [await register(http) for _ in range(4)]
-    r = await owner.post("/v1/conversations", {"type": "group", "members": [u.user_id for u in others]})
+    r = await owner.post(
+        "/v1/conversations", {"type": "group", "members": [u.user_id for u in others]}
+    )
     cid = r.json()["conversation_id"]
     streams = [u.stream(base_url) for u in others]
     for s in streams:
@@ -131,5 +141,7 @@ async def test_stream_refuses_bad_tokens(base_url):
 async def test_stream_token_in_first_frame(http, base_url):
     alice = await register(http)
     async with connect(base_url.replace("http", "ws", 1) + "/v1/stream") as ws:
-        await ws.send(orjson.dumps({"type": "auth", "data": {"access_token": alice.token}}).decode())
+        await ws.send(
+            orjson.dumps({"type": "auth", "data": {"access_token": alice.token}}).decode()
+        )
         assert orjson.loads(await ws.recv())["type"] == "ready"

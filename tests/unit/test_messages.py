@@ -34,7 +34,10 @@ def test_stored_message_starts_sent_for_every_recipient_and_channel():
     assert m.ttl_expire_at == T0 + timedelta(days=30)
     assert set(m.channel_delivery) == {str(u) for u in new.to_user_ids}
     for channels in m.channel_delivery.values():
-        assert {c: d.status for c, d in channels.items()} == {"internal": S.SENT, "whatsapp": S.SENT}
+        assert {c: d.status for c, d in channels.items()} == {
+            "internal": S.SENT,
+            "whatsapp": S.SENT,
+        }
 
 
 def test_apply_moves_status_forward_and_records_history():

@@ -100,7 +100,7 @@ class ConversationService:
             raise not_found(conversation_id)
         return await self._with_activity(conversation, members, me)
 
-    async def list(self, actor: UUID) -> list[ConversationView]:
+    async def for_user(self, actor: UUID) -> list[ConversationView]:
         """The caller's conversations, newest activity first."""
         conversations = await self._metadata.list_conversations(actor)
         summaries = await self._messages.summaries([c.conversation_id for c in conversations])

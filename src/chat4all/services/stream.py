@@ -152,7 +152,7 @@ class StreamSession:
     }
 
     async def _catch_up(self) -> None:
-        conversations = await self._conversations.list(self.user_id)
+        conversations = await self._conversations.for_user(self.user_id)
         async with self._lock:
             for view in conversations:
                 cid = view.conversation.conversation_id

@@ -53,7 +53,7 @@ async def list_conversations(
 ) -> ConversationPage:
     """The caller's conversations, newest activity first, with the last message and the
     number of unread messages."""
-    views = await platform.conversations.list(principal.user_id)
+    views = await platform.conversations.for_user(principal.user_id)
     if cursor:
         position = cursors.decode(cursor)
         try:

@@ -1,0 +1,1 @@
+"""Embedded SQLite adapters: the message store and the event log, on a group-commit writer."""
