@@ -26,6 +26,7 @@ from chat4all.ports.realtime import KeyValueCache
 
 ISSUER = "chat4all"
 _REVOKED_PREFIX = "revoked-jti:"
+_VERIFIED_TOKENS = 10_000
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,10 @@ class AuthService:
         )
         # A hash to verify against when the user does not exist, so timing does not tell.
         self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
+        # Signature checks are the costliest part of authenticating a request; a token's
+        # claims never change, so verified ones are remembered (expiry and revocation are
+        # still checked on every use).
+        self._verified: dict[str, Principal] = {}
 
     async def register(self, username: str, email: str, password: str) -> User:
         check_username(username)
@@ -110,21 +115,30 @@ class AuthService:
                 await self._store.revoke_token_family(stored.family_id, self._clock.now())
 
     async def authenticate(self, access_token: str) -> Principal:
+        principal = self._verified.get(access_token)
+        if principal is None:
+            principal = self._decode(access_token)
+            if len(self._verified) >= _VERIFIED_TOKENS:
+                self._verified.clear()
+            self._verified[access_token] = principal
+        if principal.expires_at <= self._clock.now().timestamp():
+            raise Unauthenticated("the access token has expired")
+        if await self._cache.get(_REVOKED_PREFIX + principal.token_id) is not None:
+            raise Unauthenticated("the access token was revoked")
+        return principal
+
+    def _decode(self, access_token: str) -> Principal:
         try:
             claims = jwt.decode(
                 access_token,
                 self._policy.secret,
                 algorithms=["HS256"],
                 issuer=ISSUER,
-                # expiry is checked below against the injected clock
+                # expiry is checked by authenticate(), against the injected clock
                 options={"require": ["exp", "sub", "jti", "iss"], "verify_exp": False},
             )
         except jwt.PyJWTError as e:
             raise Unauthenticated("the access token is not valid") from e
-        if float(claims["exp"]) <= self._clock.now().timestamp():
-            raise Unauthenticated("the access token has expired")
-        if await self._cache.get(_REVOKED_PREFIX + claims["jti"]) is not None:
-            raise Unauthenticated("the access token was revoked")
         try:
             user_id = UUID(claims["sub"])
         except ValueError as e:
