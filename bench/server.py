@@ -53,11 +53,15 @@ def process_cpu_seconds(pid: int) -> float | None:
 
 
 def py_spy_path() -> str | None:
-    """py-spy next to this interpreter (a venv) or on PATH."""
-    beside = Path(sys.executable).with_name("py-spy")
-    if beside.exists():
-        return str(beside)
-    return shutil.which("py-spy")
+    """py-spy: $PY_SPY, next to this interpreter (`uv pip install py-spy`), on PATH, or where
+    `uv tool install py-spy` puts it."""
+    candidates = [
+        os.environ.get("PY_SPY"),
+        str(Path(sys.executable).with_name("py-spy")),
+        shutil.which("py-spy"),
+        str(Path.home() / ".local" / "bin" / "py-spy"),
+    ]
+    return next((c for c in candidates if c and Path(c).is_file()), None)
 
 
 @dataclass

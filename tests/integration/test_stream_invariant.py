@@ -16,7 +16,9 @@ def statuses(message):
 
 async def test_history_and_statuses_follow_from_the_events(http, base_url):
     owner, *members = [await register(http) for _ in range(3)]
-    r = await owner.post("/v1/conversations", {"type": "group", "members": [m.user_id for m in members]})
+    r = await owner.post(
+        "/v1/conversations", {"type": "group", "members": [m.user_id for m in members]}
+    )
     cid = r.json()["conversation_id"]
     first = await owner.send(cid, "before")
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 
 from chat4all import __version__
 from chat4all.api import problems, ws
@@ -40,4 +41,10 @@ def create_app(platform_factory: Callable[[], Awaitable[Platform]]) -> FastAPI:
     for module in (auth, users, conversations, messages, ops):
         app.include_router(module.router)
     app.include_router(ws.router)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        # The web client will live here; until then, the API's documentation.
+        return RedirectResponse("/docs")
+
     return app

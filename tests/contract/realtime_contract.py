@@ -1,0 +1,88 @@
+"""Contracts of the real-time ports: hub, presence, cache. Subclass once per adapter and
+provide the fixtures (`hub`, `presence`, `cache`, and `clock` for expiry)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+
+from chat4all.ports.realtime import KeyValueCache, PresenceStore, RealtimeHub
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class RealtimeHubContract:
+    async def test_frames_reach_every_subscription_of_the_user_in_order(self, hub: RealtimeHub):
+        alice, bob = uuid4(), uuid4()
+        phone, laptop, other = (
+            await hub.subscribe(alice),
+            await hub.subscribe(alice),
+            await hub.subscribe(bob),
+        )
+        for i in range(5):
+            await hub.publish([alice], f"frame {i}".encode())
+        for sub in (phone, laptop):
+            got = [await asyncio.wait_for(sub.get(), 2) for _ in range(5)]
+            assert got == [f"frame {i}".encode() for i in range(5)]
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(other.get(), 0.2)
+        for sub in (phone, laptop, other):
+            await sub.close()
+
+    async def test_publish_to_many_users_at_once(self, hub: RealtimeHub):
+        users = [uuid4() for _ in range(3)]
+        subs = [await hub.subscribe(u) for u in users]
+        await hub.publish(users, b"hello all")
+        for sub in subs:
+            assert await asyncio.wait_for(sub.get(), 2) == b"hello all"
+            await sub.close()
+
+    async def test_closed_subscription_gets_nothing_and_publishing_to_nobody_is_fine(
+        self, hub: RealtimeHub
+    ):
+        user = uuid4()
+        sub = await hub.subscribe(user)
+        await sub.close()
+        await hub.publish([user], b"into the void")
+        await hub.publish([uuid4()], b"nobody listens")
+
+
+class PresenceContract:
+    async def test_online_while_any_session_is_connected(self, presence: PresenceStore):
+        user = uuid4()
+        await presence.connected(user, "s1", T0)
+        await presence.connected(user, "s2", T0 + timedelta(seconds=1))
+        await presence.disconnected(user, "s1", T0 + timedelta(seconds=2))
+        [state] = await presence.states([user])
+        assert state.online
+        await presence.disconnected(user, "s2", T0 + timedelta(seconds=3))
+        [state] = await presence.states([user])
+        assert not state.online
+        assert state.last_seen == T0 + timedelta(seconds=3)
+
+    async def test_unknown_user_is_offline_never_seen(self, presence: PresenceStore):
+        user = uuid4()
+        [state] = await presence.states([user])
+        assert state.user_id == user and not state.online and state.last_seen is None
+
+
+class KeyValueCacheContract:
+    async def test_set_get_delete(self, cache: KeyValueCache):
+        await cache.set("k", b"v")
+        assert await cache.get("k") == b"v"
+        await cache.set("k", b"w")
+        assert await cache.get("k") == b"w"
+        await cache.delete("k")
+        assert await cache.get("k") is None
+        await cache.delete("never-set")
+
+    async def test_entries_expire(self, cache: KeyValueCache, clock):
+        await cache.set("short", b"1", ttl_seconds=5)
+        await cache.set("forever", b"2")
+        assert await cache.get("short") == b"1"
+        clock.advance(6)
+        assert await cache.get("short") is None
+        assert await cache.get("forever") == b"2"
