@@ -162,11 +162,12 @@ async def build_embedded(settings: Settings) -> Platform:
     url = settings.resolved_metadata_url()
     await upgrade(url)
     event_log = await SQLiteEventLog.open(settings.data_dir / "events.db", settings.bus_partitions)
+    message_store = await SQLiteMessageStore.open(settings.data_dir / "messages.db")
     platform = wire(
         settings,
         clock=clock,
         metadata=await SqlMetadataStore.connect(url),
-        store=await SQLiteMessageStore.open(settings.data_dir / "messages.db"),
+        store=message_store,
         bus=event_log,
         hub=InProcessHub(),
         presence=InProcessPresence(),
@@ -174,11 +175,13 @@ async def build_embedded(settings: Settings) -> Platform:
     )
     retention = timedelta(hours=settings.bus_retention_hours)
 
-    async def prune_event_log() -> None:
-        # Kafka keeps its own retention; the embedded log is pruned here, consumed events only.
+    async def retention_sweep() -> None:
+        # What Kafka's retention and MongoDB's TTL index do by themselves: the embedded log
+        # drops consumed events past retention, the store drops messages past ttl_expire_at.
         while True:
             await clock.sleep(600)
             await event_log.prune(clock.now() - retention)
+            await message_store.delete_expired(clock.now())
 
-    platform.workers["retention"] = prune_event_log
+    platform.workers["retention"] = retention_sweep
     return platform

@@ -315,9 +315,7 @@ class MetadataStoreContract:
         assert created is True
         assert ab.conversation_id != ac.conversation_id
 
-    async def test_list_conversations_only_the_users_active_ones(
-        self, store: MetadataStore
-    ) -> None:
+    async def test_list_memberships_only_the_users_active_ones(self, store: MetadataStore) -> None:
         me, friend, stranger = await self._users(store, 3)
         older = make_conversation(me.user_id, at=T0)
         newer = make_conversation(friend.user_id, at=T0 + timedelta(hours=1))
@@ -337,15 +335,21 @@ class MetadataStoreContract:
         )
         await store.create_conversation(inactive, both)
         await store.create_conversation(not_mine, [(stranger.user_id, Role.OWNER)])
-        mine = await store.list_conversations(me.user_id)
-        assert [c.conversation_id for c in mine] == [newer.conversation_id, older.conversation_id]
-        assert await store.list_conversations(uuid4()) == []
+        mine = await store.list_memberships(me.user_id)
+        assert [c.conversation_id for c, _ in mine] == [
+            newer.conversation_id,
+            older.conversation_id,
+        ]
+        assert [m.user_id for _, m in mine] == [me.user_id, me.user_id]
+        assert await store.list_memberships(uuid4()) == []
 
-    async def test_list_conversations_drops_those_the_user_left(self, store: MetadataStore) -> None:
+    async def test_list_memberships_drops_those_the_user_left(self, store: MetadataStore) -> None:
         conversation, people = await self._group(store)
         await store.remove_member(conversation.conversation_id, people[1].user_id)
-        assert await store.list_conversations(people[1].user_id) == []
-        assert await store.list_conversations(people[0].user_id) == [conversation]
+        assert await store.list_memberships(people[1].user_id) == []
+        [(listed, membership)] = await store.list_memberships(people[0].user_id)
+        assert listed == conversation
+        assert membership == await store.get_member(conversation.conversation_id, people[0].user_id)
 
     # members
 
@@ -483,7 +487,7 @@ class MetadataStoreContract:
         for value in (created.created_at, created.updated_at):
             assert value == local
             assert_utc(value)
-        (listed,) = await store.list_conversations(user.user_id)
+        ((listed, _),) = await store.list_memberships(user.user_id)
         assert_utc(listed.updated_at)
         member = await store.get_member(conversation.conversation_id, user.user_id)
         assert member is not None

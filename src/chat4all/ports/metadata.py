@@ -69,8 +69,9 @@ class MetadataStore(Protocol):
 
     async def get_conversation(self, conversation_id: UUID) -> Conversation | None: ...
 
-    async def list_conversations(self, user_id: UUID) -> list[Conversation]:
-        """The active conversations `user_id` is a member of."""
+    async def list_memberships(self, user_id: UUID) -> list[tuple[Conversation, Member]]:
+        """The active conversations `user_id` is a member of, each with that membership,
+        most recently updated first."""
         ...
 
     async def get_member(self, conversation_id: UUID, user_id: UUID) -> Member | None: ...

@@ -102,14 +102,11 @@ class ConversationService:
 
     async def for_user(self, actor: UUID) -> list[ConversationView]:
         """The caller's conversations, newest activity first."""
-        conversations = await self._metadata.list_conversations(actor)
-        summaries = await self._messages.summaries([c.conversation_id for c in conversations])
+        memberships = await self._metadata.list_memberships(actor)
+        summaries = await self._messages.summaries([c.conversation_id for c, _ in memberships])
         views = []
-        for conversation in conversations:
+        for conversation, me in memberships:
             cid = conversation.conversation_id
-            me = await self._metadata.get_member(cid, actor)
-            if me is None:
-                continue
             summary = summaries.get(cid)
             unread = 0
             if summary and summary.last_sequence_number > me.last_read_seq:

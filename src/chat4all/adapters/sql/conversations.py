@@ -70,9 +70,12 @@ async def get_conversation_by_private_key_txn(
     return _conversation(row) if row is not None else None
 
 
-async def list_conversations_txn(conn: AsyncConnection, user_id: UUID) -> list[Conversation]:
+async def list_memberships_txn(
+    conn: AsyncConnection, user_id: UUID
+) -> list[tuple[Conversation, Member]]:
+    m = conversation_members.c
     query = (
-        select(conversations)
+        select(conversations, m.user_id, m.role, m.joined_at, m.last_read_seq, m.last_delivered_seq)
         .join(
             conversation_members,
             conversation_members.c.conversation_id == conversations.c.conversation_id,
@@ -80,7 +83,7 @@ async def list_conversations_txn(conn: AsyncConnection, user_id: UUID) -> list[C
         .where(conversation_members.c.user_id == user_id, conversations.c.is_active.is_(True))
         .order_by(conversations.c.updated_at.desc(), conversations.c.conversation_id)
     )
-    return [_conversation(row) for row in (await conn.execute(query)).mappings()]
+    return [(_conversation(row), _member(row)) for row in (await conn.execute(query)).mappings()]
 
 
 def _conversation(row: RowMapping) -> Conversation:

@@ -143,8 +143,8 @@ class SqlMetadataStore:
     async def get_conversation(self, conversation_id: UUID) -> Conversation | None:
         return await self._read(conv.get_conversation_txn, conversation_id)
 
-    async def list_conversations(self, user_id: UUID) -> list[Conversation]:
-        return await self._read(conv.list_conversations_txn, user_id)
+    async def list_memberships(self, user_id: UUID) -> list[tuple[Conversation, Member]]:
+        return await self._read(conv.list_memberships_txn, user_id)
 
     async def get_member(self, conversation_id: UUID, user_id: UUID) -> Member | None:
         return await self._read(conv.get_member_txn, conversation_id, user_id, lock=False)
