@@ -20,6 +20,7 @@ import contextlib
 import importlib.metadata
 import os
 import platform
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -55,6 +56,7 @@ class Options:
     group_size: int
     group_senders: int
     profile: str | None  # None, "threads" or "gil"
+    ack: bool
     quick: bool
     output: Path
 
@@ -83,6 +85,10 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--group-senders", type=int, default=4, help="S2 members who send [4]")
     parser.add_argument("--quick", action="store_true", help="short runs: a smoke test (< 60 s)")
     parser.add_argument(
+        "--no-ack", action="store_true",
+        help="diagnostic: receivers do not ack (shows what the receipts cost the server)",
+    )  # fmt: skip
+    parser.add_argument(
         "--profile", nargs="?", const="threads", choices=["threads", "gil"],
         help="attach py-spy (if installed) to the server over each Chat4All closed-loop window, "
         "sampling every busy thread (threads, the default) or only the GIL holder (gil)",
@@ -109,6 +115,7 @@ def parse(argv: list[str] | None = None) -> Options:
         group_senders=a.group_senders,
         profile=a.profile,
         quick=quick,
+        ack=not a.no_ack,
         output=output,
     )
     if options.senders < 1 or options.group_senders < 1 or options.group_size < 2:
@@ -165,7 +172,16 @@ def report(run: RunResult) -> None:
             f"    generator lag      p99 {lag.p99:.1f} ms  max {lag.max:.1f} ms (late starts count in latencies)"
         )
     server = f"{run.server_cpu_pct:.0f} %" if run.server_cpu_pct is not None else "-"
-    say(f"    CPU (of one core)  server {server}, load generator {run.loadgen_cpu_pct:.0f} %")
+    if run.server_loop_cpu_pct is not None:
+        server += f" (event-loop thread {run.server_loop_cpu_pct:.0f} %)"
+    others = ""
+    if run.other_cpu_pct is not None:
+        others = f", other processes {run.other_cpu_pct:.0f} %"
+        if run.other_cpu_pct > 20:
+            others += " (the machine was not quiet: figures disturbed)"
+    say(
+        f"    CPU (of one core)  server {server}, load generator {run.loadgen_cpu_pct:.0f} %{others}"
+    )
 
 
 @dataclass(frozen=True)
@@ -288,6 +304,26 @@ def machine() -> dict[str, Any]:
     }
 
 
+def source() -> dict[str, Any]:
+    """The commit measured, and whether src/ had uncommitted changes."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=True
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip()
+
+    status = git("status", "--porcelain", "--", "src")
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "src_dirty": bool(status) if status is not None else None,
+    }
+
+
 @contextlib.contextmanager
 def section(title: str) -> Iterator[None]:
     say(f"== {title}")
@@ -303,7 +339,7 @@ async def settle(server: ServerProcess) -> None:
 
 async def run_s1(o: Options, runs: dict[str, RunResult], profile_dir: Path | None) -> None:
     async with chat4all_server() as server:
-        population = await load.private_pairs(server.url, o.senders)
+        population = await load.private_pairs(server.url, o.senders, o.ack)
         meter = Meter(server, profile_dir, o.profile == "gil")
         try:
             common = {"warmup": o.warmup, "duration": o.duration, "drain": o.drain}
@@ -340,7 +376,7 @@ async def run_ceiling(o: Options, runs: dict[str, RunResult]) -> None:
 
 async def run_s2(o: Options, runs: dict[str, RunResult], profile_dir: Path | None) -> None:
     async with chat4all_server() as server:
-        population = await load.group(server.url, o.group_size, o.group_senders)
+        population = await load.group(server.url, o.group_size, o.group_senders, o.ack)
         try:
             common = {"warmup": o.warmup, "duration": o.duration, "drain": o.drain}
             fixed = await load.open_loop(
@@ -371,8 +407,13 @@ async def main(o: Options) -> int:
                 f"--profile: py-spy profiles go to {profile_dir} (summary: python -m bench.profile FILE)"
             )
     started = datetime.now(UTC)
+    load_average = os.getloadavg() if hasattr(os, "getloadavg") else None
+    if load_average is not None and load_average[0] > 0.5:
+        say(
+            f"note: the machine is not idle (load average {load_average[0]:.2f}); figures may be disturbed"
+        )
     say(f"Chat4All bench: scenario {o.scenario}, {o.duration:g} s measured after {o.warmup:g} s "
-        f"of warm-up per run, {o.senders} S1 senders{' (quick)' if o.quick else ''}")  # fmt: skip
+        f"of warm-up per run, {o.senders} S1 senders{' (quick)' if o.quick else ''}{', no acks' if not o.ack else ''}")  # fmt: skip
     runs: dict[str, RunResult] = {}
     if o.scenario in ("s1", "all"):
         with section("S1: 1:1 conversations, recipients on the stream"):
@@ -392,6 +433,8 @@ async def main(o: Options) -> int:
         "finished_at": datetime.now(UTC).isoformat(),
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in o.__dict__.items()},
         "machine": machine(),
+        "source": source(),
+        "load_average_before": load_average,
         "runs": {key: run.to_dict() for key, run in runs.items()},
         "targets": [c.to_dict() for c in found],
     }

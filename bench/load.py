@@ -29,7 +29,7 @@ from uuid import uuid4
 import aiohttp
 import orjson
 
-from bench.server import ServerProcess
+from bench.server import ServerProcess, machine_busy_seconds
 from bench.stats import Summary, summarize
 
 TEXT = "Hello! This is a benchmark message, about as long as a short chat line."
@@ -108,10 +108,13 @@ class Api:
 class Receiver:
     """One user's stream connection, recording the first arrival of every `message.new`."""
 
-    def __init__(self, http: aiohttp.ClientSession, url: str, account: Account) -> None:
+    def __init__(
+        self, http: aiohttp.ClientSession, url: str, account: Account, ack: bool = True
+    ) -> None:
         self.http = http
         self.url = url
         self.account = account
+        self.ack = ack
         self.received: dict[str, float] = {}  # message_id -> perf_counter at receipt
         self.duplicates = 0
         self.other_frames = 0
@@ -142,7 +145,8 @@ class Receiver:
         self._ws = ws
 
     async def _read_forever(self) -> None:
-        user_id = self.account.user_id
+        # With acks off (a diagnostic), one's own id makes every message look like an echo.
+        user_id = self.account.user_id if self.ack else None
         received = self.received
         clock = time.perf_counter
         while True:
@@ -163,7 +167,7 @@ class Receiver:
                         self.duplicates += 1
                     else:
                         received[message_id] = now
-                    if data["from_user_id"] != user_id:  # one's own echo needs no receipt
+                    if user_id is not None and data["from_user_id"] != user_id:  # echo: no ack
                         await ws.send_str(ACK_HEAD + message_id + ACK_TAIL)
             except (aiohttp.ClientError, ConnectionError):
                 pass
@@ -180,9 +184,9 @@ class Receiver:
 
 
 async def start_receivers(
-    http: aiohttp.ClientSession, api: Api, accounts: Sequence[Account]
+    http: aiohttp.ClientSession, api: Api, accounts: Sequence[Account], ack: bool = True
 ) -> list[Receiver]:
-    receivers = [Receiver(http, api.stream_url(a), a) for a in accounts]
+    receivers = [Receiver(http, api.stream_url(a), a, ack) for a in accounts]
     await asyncio.gather(*(r.start() for r in receivers))
     return receivers
 
@@ -253,16 +257,29 @@ class Meter:
             out = self.profile_dir / f"profile-{_slug(label)}-{kind}.txt"
             if self.server.start_profile(end - start, out, gil=self.profile_gil):
                 self.profiles.append(str(out))
-        wall0, own0 = time.perf_counter(), time.process_time()
+        wall0, own0, all0 = time.perf_counter(), time.process_time(), machine_busy_seconds()
         srv0 = self.server.cpu_seconds() if self.server else None
+        loop0 = self.server.loop_cpu_seconds() if self.server else None
         await asyncio.sleep(max(0.0, end - time.perf_counter()))
         wall = time.perf_counter() - wall0
         srv1 = self.server.cpu_seconds() if self.server else None
-        result: dict[str, Any] = {"loadgen_cpu_pct": 100 * (time.process_time() - own0) / wall}
-        result["server_cpu_pct"] = (
-            100 * (srv1 - srv0) / wall if srv0 is not None and srv1 is not None else None
-        )
-        return result
+        loop1 = self.server.loop_cpu_seconds() if self.server else None
+        own1, all1 = time.process_time(), machine_busy_seconds()
+
+        def pct(a: float | None, b: float | None) -> float | None:
+            return 100 * (b - a) / wall if a is not None and b is not None else None
+
+        loadgen = 100 * (own1 - own0) / wall
+        server, everything = pct(srv0, srv1), pct(all0, all1)
+        others = None
+        if everything is not None and server is not None:
+            others = max(0.0, everything - server - loadgen)
+        return {
+            "loadgen_cpu_pct": loadgen,
+            "server_cpu_pct": server,
+            "server_loop_cpu_pct": pct(loop0, loop1),
+            "other_cpu_pct": others,
+        }
 
 
 def _slug(label: str) -> str:
@@ -290,7 +307,17 @@ class RunResult:
     duplicates: int
     reconnects: int
     server_cpu_pct: float | None
+    server_loop_cpu_pct: float | None
     loadgen_cpu_pct: float
+    other_cpu_pct: float | None  # the rest of the machine: other processes disturbing the run
+
+    @property
+    def server_cpu_ms_per_message(self) -> float | None:
+        """Server CPU time per accepted message over the window: the whole cost of a message,
+        its delivery and receipts included."""
+        if self.server_cpu_pct is None or not self.accepted_per_s:
+            return None
+        return 10 * self.server_cpu_pct / self.accepted_per_s
 
     @property
     def delivered_fraction(self) -> float | None:
@@ -303,6 +330,7 @@ class RunResult:
         for key, value in self.__dict__.items():
             out[key] = value.to_dict() if isinstance(value, Summary) else value
         out["delivered_fraction"] = self.delivered_fraction
+        out["server_cpu_ms_per_message"] = self.server_cpu_ms_per_message
         return out
 
 
@@ -383,6 +411,8 @@ def _result(
         duplicates=sum(r.duplicates for r in receivers) - dup0,
         reconnects=sum(r.reconnects for r in receivers) - rec0,
         server_cpu_pct=meter["server_cpu_pct"],
+        server_loop_cpu_pct=meter["server_loop_cpu_pct"],
+        other_cpu_pct=meter["other_cpu_pct"],
         loadgen_cpu_pct=meter["loadgen_cpu_pct"],
     )
 
@@ -483,7 +513,7 @@ class Population:
         await self.http.close()
 
 
-async def private_pairs(base_url: str, pairs: int) -> Population:
+async def private_pairs(base_url: str, pairs: int, ack: bool = True) -> Population:
     """`pairs` senders, each in a private conversation with its own recipient, whose stream
     is connected (S1)."""
     http = http_session(limit=0)
@@ -493,7 +523,7 @@ async def private_pairs(base_url: str, pairs: int) -> Population:
     conversations = await asyncio.gather(
         *(api.conversation(s, "private", [r]) for s, r in zip(senders, recipients, strict=True))
     )
-    receivers = await start_receivers(http, api, recipients)
+    receivers = await start_receivers(http, api, recipients, ack)
     targets = [
         Target(f"{base_url}/v1/conversations/{cid}/messages", s.headers, (r,))
         for s, cid, r in zip(senders, conversations, receivers, strict=True)
@@ -501,14 +531,14 @@ async def private_pairs(base_url: str, pairs: int) -> Population:
     return Population(targets, receivers, http)
 
 
-async def group(base_url: str, size: int, senders: int) -> Population:
+async def group(base_url: str, size: int, senders: int, ack: bool = True) -> Population:
     """One group of `size` members, all connected to the stream; the first `senders` send,
     and every other member is a recipient of each message (S2)."""
     http = http_session(limit=0)
     api = Api(http, base_url)
     members = await api.register_many(size)
     cid = await api.conversation(members[0], "group", members[1:])
-    receivers = await start_receivers(http, api, members)
+    receivers = await start_receivers(http, api, members, ack)
     url = f"{base_url}/v1/conversations/{cid}/messages"
     targets = [
         Target(url, members[i].headers, tuple(r for j, r in enumerate(receivers) if j != i))

@@ -95,7 +95,9 @@ def render(threads: dict[str, ThreadProfile], top: int) -> str:
         for function, c in t.self_by_function.most_common(top):
             out.append(f"  {100 * c / n:5.1f} %  {function}")
         out.append(f"[{t.name}] inclusive time: chat4all functions")
-        ours = [(k, c) for k, c in t.inclusive.most_common() if k.endswith(".py)") and "(chat4all/" in k]
+        ours = [
+            (k, c) for k, c in t.inclusive.most_common() if k.endswith(".py)") and "(chat4all/" in k
+        ]
         for function, c in ours[:top]:
             out.append(f"  {100 * c / n:5.1f} %  {function}")
     return "\n".join(out)

@@ -41,15 +41,32 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def process_cpu_seconds(pid: int) -> float | None:
+def process_cpu_seconds(pid: int, stat: str | None = None) -> float | None:
     """User + system CPU time of a process and all its threads, or None off Linux."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(stat or f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
     # After the ")" closing the command name: state is fields[0]; utime, stime are 14th/15th.
     ticks = int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds all cores of the machine spent busy since boot (everything but idle and
+    iowait), or None off Linux: with the server's and the load generator's own CPU time this
+    tells whether something else was running during a measurement."""
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in first[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_seconds(pid: int, tid: int) -> float | None:
+    """CPU time of one thread of a process (the main thread's id is the process id)."""
+    return process_cpu_seconds(pid, f"/proc/{pid}/task/{tid}/stat")
 
 
 def py_spy_path() -> str | None:
@@ -79,6 +96,11 @@ class ServerProcess:
 
     def cpu_seconds(self) -> float | None:
         return process_cpu_seconds(self.proc.pid)
+
+    def loop_cpu_seconds(self) -> float | None:
+        """CPU time of the main thread alone: the event loop's, where all Python request,
+        stream and worker code runs (the SQLite writer and reader threads are the others)."""
+        return thread_cpu_seconds(self.proc.pid, self.proc.pid)
 
     def log_tail(self, lines: int = 30) -> str:
         try:

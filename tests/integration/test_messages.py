@@ -147,3 +147,14 @@ async def test_unsupported_channel_fails_explicitly(http):
     assert wa["status"] == "failed"
     assert "no connector" in wa["details"]["reason"]
     assert m["channel_delivery"][bob.user_id]["internal"]["status"] == "sent"
+
+
+async def test_sequence_numbers_beyond_64_bits_are_refused(http):
+    alice, bob = await register(http), await register(http)
+    cid = await alice.private_with(bob)
+    huge = 2**70
+    url = f"/v1/conversations/{cid}/messages"
+    assert (await alice.get(url, params={"after_seq": huge})).status_code == 422
+    assert (await alice.get(url, params={"before_seq": huge})).status_code == 422
+    r = await alice.post(f"/v1/conversations/{cid}/read", {"up_to_sequence_number": huge})
+    assert r.status_code == 422

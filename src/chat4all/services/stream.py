@@ -16,6 +16,7 @@ from uuid import UUID, uuid4
 import orjson
 
 from chat4all.domain.errors import Chat4AllError, InvalidInput, NotFound
+from chat4all.domain.messages import MAX_SEQUENCE_NUMBER
 from chat4all.ports.clock import Clock
 from chat4all.ports.messages import MessageStore
 from chat4all.ports.realtime import PresenceStore, RealtimeHub
@@ -129,16 +130,19 @@ class StreamSession:
         wanted: dict[UUID, int] = {}
         for key, value in after.items():
             try:
-                wanted[UUID(key)] = int(value)
+                cid, seq = UUID(key), int(value)
             except (ValueError, TypeError) as e:
                 raise InvalidInput(
                     f"resume: {key!r}: {value!r} is not a conversation id and seq"
                 ) from e
+            if not 0 <= seq <= MAX_SEQUENCE_NUMBER:
+                raise InvalidInput(f"resume: {seq} is not a sequence number")
+            wanted[cid] = seq
         for cid in wanted:
             await self._conversations.member_ids(cid, self.user_id)
         async with self._lock:
             for cid, seq in wanted.items():
-                await self._replay(cid, max(seq, 0), before=None)
+                await self._replay(cid, seq, before=None)
         await self._send(frame("resumed", {str(c): self._cursors.get(c, 0) for c in wanted}))
 
     async def _on_ping(self, data: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from chat4all.api.rest import cursors
 from chat4all.api.rest.deps import PROBLEM_RESPONSES, PlatformDep, PrincipalDep
 from chat4all.api.rest.schemas import FilePayload, MessagePage, SendMessageOut, SendMessageRequest
 from chat4all.domain.errors import InvalidInput
-from chat4all.domain.messages import Payload, PayloadType
+from chat4all.domain.messages import MAX_SEQUENCE_NUMBER, Payload, PayloadType
 from chat4all.services.frames import message_view
 
 router = APIRouter(prefix="/v1", tags=["messages"], responses=PROBLEM_RESPONSES)
@@ -64,8 +64,8 @@ async def history(
     conversation_id: UUID,
     principal: PrincipalDep,
     platform: PlatformDep,
-    after_seq: Annotated[int | None, Query(ge=0)] = None,
-    before_seq: Annotated[int | None, Query(ge=1)] = None,
+    after_seq: Annotated[int | None, Query(ge=0, le=MAX_SEQUENCE_NUMBER)] = None,
+    before_seq: Annotated[int | None, Query(ge=1, le=MAX_SEQUENCE_NUMBER)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: str | None = None,
 ) -> MessagePage:
@@ -75,7 +75,7 @@ async def history(
     if cursor:
         position = cursors.decode(cursor)
         after_seq, before_seq = position.get("a"), position.get("b")
-        if not isinstance(after_seq, int | None) or not isinstance(before_seq, int | None):
+        if not all(_is_sequence(v) for v in (after_seq, before_seq)):
             raise InvalidInput("`cursor` is not a cursor this API gave out")
     page = await platform.messages.history(
         principal.user_id, conversation_id, after_seq, before_seq, limit
@@ -96,3 +96,7 @@ async def get_message(
 ) -> dict[str, Any]:
     """The message with its status per recipient and channel, and its status history."""
     return message_view(await platform.messages.get(principal.user_id, message_id))
+
+
+def _is_sequence(value: object) -> bool:
+    return value is None or (type(value) is int and 0 <= value <= MAX_SEQUENCE_NUMBER)

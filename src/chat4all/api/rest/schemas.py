@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from chat4all.domain.conversations import ConversationType, Role
+from chat4all.domain.messages import MAX_SEQUENCE_NUMBER
 
 Strict = ConfigDict(extra="forbid")
 
@@ -149,7 +150,7 @@ class MessagePage(BaseModel):
 
 class ReadRequest(BaseModel):
     model_config = Strict
-    up_to_sequence_number: int = Field(ge=0)
+    up_to_sequence_number: int = Field(ge=0, le=MAX_SEQUENCE_NUMBER)
 
 
 class ReadOut(BaseModel):
