@@ -90,7 +90,7 @@ def parse(argv: list[str] | None = None) -> Options:
     )  # fmt: skip
     parser.add_argument(
         "--profile", nargs="?", const="threads", choices=["threads", "gil"],
-        help="attach py-spy (if installed) to the server over each Chat4All closed-loop window, "
+        help="attach py-spy (if installed) to the server over each Chat4All run's window, "
         "sampling every busy thread (threads, the default) or only the GIL holder (gil)",
     )  # fmt: skip
     parser.add_argument(
@@ -182,6 +182,9 @@ def report(run: RunResult) -> None:
     say(
         f"    CPU (of one core)  server {server}, load generator {run.loadgen_cpu_pct:.0f} %{others}"
     )
+    per_message = run.server_cpu_ms_per_message
+    if per_message is not None and run.mode == "closed":
+        say(f"    server CPU         {per_message:.2f} ms per accepted message (all its work)")
 
 
 @dataclass(frozen=True)
@@ -347,16 +350,15 @@ async def run_s1(o: Options, runs: dict[str, RunResult], profile_dir: Path | Non
                                             concurrency=o.senders, meter=meter, **common)  # fmt: skip
             runs["s1_closed"] = closed
             report(closed)
-            no_profile = Meter(server)
             await settle(server)
             fixed = await load.open_loop(f"S1 open-loop {o.rate:g}/s", population.targets,
-                                         rate=o.rate, meter=no_profile, **common)  # fmt: skip
+                                         rate=o.rate, meter=meter, **common)  # fmt: skip
             runs["s1_open_fixed"] = fixed
             report(fixed)
             half_rate = max(1.0, closed.accepted_per_s / 2)
             await settle(server)
             half = await load.open_loop(f"S1 open-loop {half_rate:,.0f}/s (half max)",
-                                        population.targets, rate=half_rate, meter=no_profile,
+                                        population.targets, rate=half_rate, meter=meter,
                                         **common)  # fmt: skip
             runs["s1_open_half"] = half
             report(half)
@@ -377,18 +379,19 @@ async def run_ceiling(o: Options, runs: dict[str, RunResult]) -> None:
 async def run_s2(o: Options, runs: dict[str, RunResult], profile_dir: Path | None) -> None:
     async with chat4all_server() as server:
         population = await load.group(server.url, o.group_size, o.group_senders, o.ack)
+        meter = Meter(server, profile_dir, o.profile == "gil")
         try:
             common = {"warmup": o.warmup, "duration": o.duration, "drain": o.drain}
             fixed = await load.open_loop(
                 f"S2 open-loop {o.rate:g}/s ({o.group_size} members)", population.targets,
-                rate=o.rate, meter=Meter(server), **common,
+                rate=o.rate, meter=meter, **common,
             )  # fmt: skip
             runs["s2_open_fixed"] = fixed
             report(fixed)
             await settle(server)
             closed = await load.closed_loop(
                 f"S2 closed-loop ({o.group_size} members)", population.targets,
-                concurrency=o.group_senders, meter=Meter(server, profile_dir, o.profile == "gil"), **common,
+                concurrency=o.group_senders, meter=meter, **common,
             )  # fmt: skip
             runs["s2_closed"] = closed
             report(closed)

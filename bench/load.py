@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -283,7 +284,7 @@ class Meter:
 
 
 def _slug(label: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-")
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
 
 
 @dataclass
