@@ -16,7 +16,7 @@ import pytest
 from chat4all.domain.conversations import Conversation, ConversationType, Member, Role
 from chat4all.domain.errors import AlreadyExists, InvalidInput
 from chat4all.domain.users import User, UserStatus
-from chat4all.ports.metadata import MetadataStore, RefreshToken
+from chat4all.ports.metadata import MetadataStore, RefreshToken, WatermarkMove
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -507,3 +507,22 @@ class MetadataStoreContract:
 
     async def test_ping(self, store: MetadataStore) -> None:
         await store.ping()
+
+    async def test_advance_many_watermarks_in_one_go(self, store: MetadataStore) -> None:
+        conversation, people = await self._group(store)
+        cid = conversation.conversation_id
+        a, b = people[0].user_id, people[1].user_id
+        await store.advance_many_watermarks(
+            [
+                WatermarkMove(cid, a, read_seq=4, delivered_seq=6),
+                WatermarkMove(cid, b, delivered_seq=2),
+                WatermarkMove(cid, uuid4(), read_seq=9),  # not a member: ignored
+            ]
+        )
+        await store.advance_many_watermarks([WatermarkMove(cid, a, read_seq=1, delivered_seq=1)])
+        member_a = await store.get_member(cid, a)
+        member_b = await store.get_member(cid, b)
+        assert member_a is not None and member_b is not None
+        assert (member_a.last_read_seq, member_a.last_delivered_seq) == (4, 6)
+        assert (member_b.last_read_seq, member_b.last_delivered_seq) == (0, 2)
+        await store.advance_many_watermarks([])

@@ -97,3 +97,22 @@ def test_event_round_trip_keeps_conversation_key():
     assert event.key == str(m.conversation_id)
     assert Event.from_dict(event.to_dict()) == event
     assert Message.from_document(event.data) == m
+
+
+def test_fingerprint_covers_metadata_and_channels():
+    new = new_message()
+    assert new.fingerprint() != NewMessage(**{**new.__dict__, "metadata": {"k": 1}}).fingerprint()
+    assert (
+        new.fingerprint()
+        != NewMessage(**{**new.__dict__, "target_channels": ("internal", "whatsapp")}).fingerprint()
+    )
+
+
+def test_views_from_a_message_and_from_its_document_agree():
+    from chat4all.services.frames import document_view, message_view
+
+    m = new_message(recipients=2).stored(4, T0, None)
+    doc = m.to_document()
+    assert document_view(doc) == message_view(m, full=False)
+    assert document_view(doc, full=True) == message_view(m)
+    assert "channel_delivery" not in document_view(doc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -26,6 +27,9 @@ def create_app(platform_factory: Callable[[], Awaitable[Platform]]) -> FastAPI:
         platform = await platform_factory()
         app.state.platform = platform
         await platform.start()
+        # What exists now lives as long as the process: keep it out of every future collection.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

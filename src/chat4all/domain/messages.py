@@ -100,13 +100,18 @@ class NewMessage:
 
     def fingerprint(self) -> str:
         """A digest of what the sender asked for; the same id with another digest is a conflict."""
-        body = {
-            "conversation_id": str(self.conversation_id),
-            "from_user_id": str(self.from_user_id),
-            "payload": self.payload.to_document(),
-            "target_channels": list(self.target_channels),
-            "reply_to_message_id": str(self.reply_to_message_id or ""),
-        }
+        p = self.payload
+        body = [
+            str(self.conversation_id),
+            str(self.from_user_id),
+            p.type.value,
+            p.text,
+            p.file_reference,
+            p.metadata,
+            self.target_channels,
+            str(self.reply_to_message_id or ""),
+            self.metadata,
+        ]
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -13,6 +13,16 @@ from chat4all.domain.users import User
 
 
 @dataclass(frozen=True)
+class WatermarkMove:
+    """Move one member's read and/or delivered watermark forward to these sequence numbers."""
+
+    conversation_id: UUID
+    user_id: UUID
+    read_seq: int | None = None
+    delivered_seq: int | None = None
+
+
+@dataclass(frozen=True)
 class RefreshToken:
     """A refresh token as stored: only its hash. Rotation chains tokens of one `family_id`."""
 
@@ -98,6 +108,11 @@ class MetadataStore(Protocol):
     ) -> Member | None:
         """Move a member's read/delivered watermarks forward (never back). Returns the member
         as it was before the change, or None if not a member."""
+        ...
+
+    async def advance_many_watermarks(self, moves: Sequence[WatermarkMove]) -> None:
+        """`advance_watermarks` for each move (never back; non-members ignored), in one
+        transaction: the status worker's batch costs one round trip."""
         ...
 
     async def ping(self) -> None:

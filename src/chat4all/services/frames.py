@@ -8,36 +8,42 @@ import orjson
 
 from chat4all.domain.messages import Message, StatusChange
 
+_SHOWN = (
+    "message_id",
+    "conversation_id",
+    "sequence_number",
+    "from_user_id",
+    "to_user_ids",
+    "payload",
+    "target_channels",
+    "reply_to_message_id",
+    "status",
+    "is_edited",
+    "is_deleted",
+    "created_at",
+    "updated_at",
+)
+
 
 def message_view(message: Message, full: bool = True) -> dict[str, Any]:
     """The message as the API shows it; `full` adds per-recipient, per-channel statuses."""
-    view: dict[str, Any] = {
-        "message_id": str(message.message_id),
-        "conversation_id": str(message.conversation_id),
-        "sequence_number": message.sequence_number,
-        "from_user_id": str(message.from_user_id),
-        "to_user_ids": [str(u) for u in message.to_user_ids],
-        "payload": message.payload.to_document(),
-        "target_channels": list(message.target_channels),
-        "reply_to_message_id": str(message.reply_to_message_id)
-        if message.reply_to_message_id
-        else None,
-        "status": message.status.value,
-        "is_edited": message.is_edited,
-        "is_deleted": message.is_deleted,
-        "created_at": message.created_at.isoformat(),
-        "updated_at": message.updated_at.isoformat(),
-    }
+    return document_view(message.to_document(), full)
+
+
+def document_view(doc: dict[str, Any], full: bool = False) -> dict[str, Any]:
+    """`message_view` straight from the stored document, without parsing it into a Message
+    (the router does this for every message)."""
+    view = {key: doc[key] for key in _SHOWN}
     if full:
         view["channel_delivery"] = {
             recipient: {
-                channel: {"status": d.status.value, "updated_at": d.updated_at.isoformat()}
-                | ({"details": d.details} if d.details else {})
+                channel: {"status": d["status"], "updated_at": d["updated_at"]}
+                | ({"details": d["details"]} if d.get("details") else {})
                 for channel, d in channels.items()
             }
-            for recipient, channels in message.channel_delivery.items()
+            for recipient, channels in doc["channel_delivery"].items()
         }
-        view["status_history"] = list(message.status_history)
+        view["status_history"] = doc["status_history"]
     return view
 
 

@@ -26,7 +26,7 @@ from chat4all.services.messages import MessageService
 
 PAGE = 100
 TYPING_SECONDS = 6
-_RECENT = 4096  # messages remembered for acks, per session
+_RECENT = 1024  # messages remembered for acks, per session; older acks read the store
 
 Send = Callable[[bytes], Awaitable[None]]
 
@@ -54,7 +54,9 @@ class StreamSession:
         self._presence = presence
         self._clock = clock
         self._cursors: dict[UUID, int] = {}
-        self._recent: OrderedDict[UUID, tuple[UUID, int, UUID]] = OrderedDict()
+        # message_id -> (conversation_id, sequence_number, from_user_id), as strings: plain
+        # tuples of strings are not tracked by the garbage collector, UUID objects would be.
+        self._recent: OrderedDict[str, tuple[str, int, str]] = OrderedDict()
         self._lock = asyncio.Lock()
 
     async def open(self) -> Any:
@@ -77,7 +79,7 @@ class StreamSession:
             await self._send(raw)
             return
         data = parsed["data"]
-        cid, seq = UUID(data["conversation_id"]), int(data["sequence_number"])
+        cid, seq = UUID(data["conversation_id"]), data["sequence_number"]
         async with self._lock:
             cursor = self._cursors.get(cid)
             if cursor is None:
@@ -108,13 +110,21 @@ class StreamSession:
 
     async def _on_ack(self, data: dict[str, Any]) -> None:
         message_id = _uuid(data, "message_id")
-        known = self._recent.get(message_id)
-        if known is None:
-            message = await self._store.get(message_id)
-            if message is None or not await self._is_member(message.conversation_id):
-                raise NotFound(f"message {message_id} does not exist")
-            known = (message.conversation_id, message.sequence_number, message.from_user_id)
-        await self._messages.acknowledge(self.user_id, message_id, *known)
+        known = self._recent.get(str(message_id))
+        if known is not None:
+            cid, seq, sender = known
+            await self._messages.acknowledge(self.user_id, message_id, UUID(cid), seq, UUID(sender))
+            return
+        message = await self._store.get(message_id)
+        if message is None or not await self._is_member(message.conversation_id):
+            raise NotFound(f"message {message_id} does not exist")
+        await self._messages.acknowledge(
+            self.user_id,
+            message_id,
+            message.conversation_id,
+            message.sequence_number,
+            message.from_user_id,
+        )
 
     async def _on_typing(self, data: dict[str, Any]) -> None:
         cid = _uuid(data, "conversation_id")
@@ -196,10 +206,10 @@ class StreamSession:
         return True
 
     def _remember(self, view: dict[str, Any]) -> None:
-        self._recent[UUID(view["message_id"])] = (
-            UUID(view["conversation_id"]),
-            int(view["sequence_number"]),
-            UUID(view["from_user_id"]),
+        self._recent[view["message_id"]] = (
+            view["conversation_id"],
+            view["sequence_number"],
+            view["from_user_id"],
         )
         if len(self._recent) > _RECENT:
             self._recent.popitem(last=False)

@@ -12,7 +12,7 @@ from chat4all.domain.status import DeliveryStatus
 from chat4all.ports.bus import EventBus, Record
 from chat4all.ports.clock import Clock
 from chat4all.ports.messages import MessageStore
-from chat4all.ports.metadata import MetadataStore
+from chat4all.ports.metadata import MetadataStore, WatermarkMove
 from chat4all.ports.realtime import RealtimeHub
 from chat4all.services.frames import message_status
 from chat4all.workers.base import ConsumerWorker
@@ -64,14 +64,20 @@ class StatusWorker(ConsumerWorker):
     async def _advance_watermarks(
         self, applied: list[tuple[Message, StatusChange]], read_marks: dict[tuple[UUID, UUID], int]
     ) -> None:
+        """One metadata transaction per batch: each member's watermarks move to the furthest
+        sequence number this batch delivered or read."""
         delivered: dict[tuple[UUID, UUID], int] = {}
         for message, change in applied:
             if change.channel == INTERNAL_CHANNEL and change.status is not DeliveryStatus.FAILED:
                 key = (message.conversation_id, change.recipient_id)
                 delivered[key] = max(delivered.get(key, 0), message.sequence_number)
-        for (cid, user), seq in delivered.items():
-            await self._metadata.advance_watermarks(
-                cid, user, delivered_seq=seq, read_seq=read_marks.pop((cid, user), None)
-            )
-        for (cid, user), seq in read_marks.items():
-            await self._metadata.advance_watermarks(cid, user, read_seq=seq)
+        moves = [
+            WatermarkMove(cid, user, read_seq=read_marks.get((cid, user)), delivered_seq=seq)
+            for (cid, user), seq in delivered.items()
+        ]
+        moves += [
+            WatermarkMove(cid, user, read_seq=seq)
+            for (cid, user), seq in read_marks.items()
+            if (cid, user) not in delivered
+        ]
+        await self._metadata.advance_many_watermarks(moves)

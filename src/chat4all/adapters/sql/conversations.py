@@ -15,6 +15,7 @@ from chat4all.adapters.sql.errors import is_foreign_key_violation, violates
 from chat4all.adapters.sql.schema import conversation_members, conversations
 from chat4all.domain.conversations import Conversation, ConversationType, Member, Role
 from chat4all.domain.errors import AlreadyExists, InvalidInput
+from chat4all.ports.metadata import WatermarkMove
 
 
 class PrivateKeyTaken(Exception):
@@ -195,6 +196,27 @@ async def advance_watermarks_txn(
             .values(**values)
         )
     return before
+
+
+async def advance_many_watermarks_txn(
+    conn: AsyncConnection, moves: Sequence[WatermarkMove]
+) -> None:
+    columns = conversation_members.c
+    for move in moves:
+        values: dict[str, ColumnElement[int]] = {}
+        if move.read_seq is not None:
+            values["last_read_seq"] = _at_least(columns.last_read_seq, move.read_seq)
+        if move.delivered_seq is not None:
+            values["last_delivered_seq"] = _at_least(columns.last_delivered_seq, move.delivered_seq)
+        if values:
+            await conn.execute(
+                conversation_members.update()
+                .where(
+                    columns.conversation_id == move.conversation_id,
+                    columns.user_id == move.user_id,
+                )
+                .values(**values)
+            )
 
 
 def _at_least(column: ColumnElement[int], value: int) -> ColumnElement[int]:

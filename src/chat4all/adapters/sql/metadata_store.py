@@ -23,7 +23,7 @@ from chat4all.adapters.sql.errors import translate
 from chat4all.domain.conversations import Conversation, Member, Role
 from chat4all.domain.errors import Conflict, Unavailable
 from chat4all.domain.users import User
-from chat4all.ports.metadata import RefreshToken
+from chat4all.ports.metadata import RefreshToken, WatermarkMove
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -174,6 +174,10 @@ class SqlMetadataStore:
         return await self._write(
             conv.advance_watermarks_txn, conversation_id, user_id, read_seq, delivered_seq
         )
+
+    async def advance_many_watermarks(self, moves: Sequence[WatermarkMove]) -> None:
+        if moves:
+            await self._write(conv.advance_many_watermarks_txn, moves)
 
     async def ping(self) -> None:
         await self._read(_ping_txn)
