@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID, uuid4
 
-from sqlalchemy import BigInteger, ColumnElement, case, literal, select
+from sqlalchemy import BigInteger, ColumnElement, bindparam, case, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -181,48 +181,45 @@ async def advance_watermarks_txn(
     delivered_seq: int | None,
 ) -> Member | None:
     before = await get_member_txn(conn, conversation_id, user_id, lock=True)
-    if before is None:
-        return None
-    columns = conversation_members.c
-    values: dict[str, ColumnElement[int]] = {}
-    if read_seq is not None:
-        values["last_read_seq"] = _at_least(columns.last_read_seq, read_seq)
-    if delivered_seq is not None:
-        values["last_delivered_seq"] = _at_least(columns.last_delivered_seq, delivered_seq)
-    if values:
-        await conn.execute(
-            conversation_members.update()
-            .where(columns.conversation_id == conversation_id, columns.user_id == user_id)
-            .values(**values)
-        )
+    if before is not None:
+        move = WatermarkMove(conversation_id, user_id, read_seq, delivered_seq)
+        await advance_many_watermarks_txn(conn, [move])
     return before
+
+
+def _move_forward(column: ColumnElement[int], bound: str) -> ColumnElement[int]:
+    """`max(column, :bound)`, leaving the column alone when the bound is NULL."""
+    value = bindparam(bound, type_=BigInteger())
+    return case((column < value, value), else_=column)
+
+
+_m = conversation_members.c
+# One statement with bound parameters, so SQLAlchemy compiles it once and executemany runs it.
+_ADVANCE_WATERMARKS = (
+    conversation_members.update()
+    .where(_m.conversation_id == bindparam("b_conversation"), _m.user_id == bindparam("b_user"))
+    .values(
+        last_read_seq=_move_forward(_m.last_read_seq, "b_read"),
+        last_delivered_seq=_move_forward(_m.last_delivered_seq, "b_delivered"),
+    )
+)
 
 
 async def advance_many_watermarks_txn(
     conn: AsyncConnection, moves: Sequence[WatermarkMove]
 ) -> None:
-    columns = conversation_members.c
-    for move in moves:
-        values: dict[str, ColumnElement[int]] = {}
-        if move.read_seq is not None:
-            values["last_read_seq"] = _at_least(columns.last_read_seq, move.read_seq)
-        if move.delivered_seq is not None:
-            values["last_delivered_seq"] = _at_least(columns.last_delivered_seq, move.delivered_seq)
-        if values:
-            await conn.execute(
-                conversation_members.update()
-                .where(
-                    columns.conversation_id == move.conversation_id,
-                    columns.user_id == move.user_id,
-                )
-                .values(**values)
-            )
-
-
-def _at_least(column: ColumnElement[int], value: int) -> ColumnElement[int]:
-    """`max(column, value)` in SQL that SQLite and PostgreSQL both speak."""
-    bound = literal(value, BigInteger())
-    return case((column < bound, bound), else_=column)
+    await conn.execute(
+        _ADVANCE_WATERMARKS,
+        [
+            {
+                "b_conversation": m.conversation_id,
+                "b_user": m.user_id,
+                "b_read": m.read_seq,
+                "b_delivered": m.delivered_seq,
+            }
+            for m in moves
+        ],
+    )
 
 
 def _member(row: RowMapping) -> Member:
