@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Query, Response, status
 
 from chat4all.api.rest import cursors
@@ -20,6 +21,7 @@ router = APIRouter(prefix="/v1", tags=["messages"], responses=PROBLEM_RESPONSES)
 @router.post(
     "/conversations/{conversation_id}/messages",
     status_code=status.HTTP_202_ACCEPTED,
+    response_model=SendMessageOut,
     responses={409: {"description": "The message_id was already used with another body"}},
 )
 async def send(
@@ -27,8 +29,7 @@ async def send(
     body: SendMessageRequest,
     principal: PrincipalDep,
     platform: PlatformDep,
-    response: Response,
-) -> SendMessageOut:
+) -> Response:
     """Accept a message. The answer comes only after the message is durably stored; the same
     `message_id` again gets the same answer (with `Idempotent-Replayed: true`)."""
     p = body.payload
@@ -47,16 +48,18 @@ async def send(
         body.reply_to_message_id,
         body.metadata,
     )
-    if not appended.created:
-        response.headers["Idempotent-Replayed"] = "true"
     m = appended.message
-    return SendMessageOut(
-        message_id=m.message_id,
-        conversation_id=m.conversation_id,
-        sequence_number=m.sequence_number,
-        status="sent",
-        created_at=m.created_at,
-    )
+    # The hottest route answers with bytes made here: validating and serialising a response
+    # model for five known fields cost more than the rest of the endpoint.
+    accepted = {
+        "message_id": str(m.message_id),
+        "conversation_id": str(m.conversation_id),
+        "sequence_number": m.sequence_number,
+        "status": "sent",
+        "created_at": m.created_at.isoformat(),
+    }
+    headers = None if appended.created else {"Idempotent-Replayed": "true"}
+    return Response(orjson.dumps(accepted), status.HTTP_202_ACCEPTED, headers, "application/json")
 
 
 @router.get("/conversations/{conversation_id}/messages")
