@@ -145,3 +145,12 @@ async def test_stream_token_in_first_frame(http, base_url):
             orjson.dumps({"type": "auth", "data": {"access_token": alice.token}}).decode()
         )
         assert orjson.loads(await ws.recv())["type"] == "ready"
+
+
+async def test_a_device_that_connects_later_catches_up_on_its_own_messages(http, base_url):
+    alice, bob = await register(http), await register(http)
+    cid = await alice.private_with(bob)
+    sent = await alice.send(cid, "sent from the phone, laptop offline")
+    async with alice.stream(base_url) as laptop:
+        [m] = await laptop.messages(1, ack=False)
+    assert m["message_id"] == sent["message_id"]
