@@ -101,18 +101,19 @@ class NewMessage:
     def fingerprint(self) -> str:
         """A digest of what the sender asked for; the same id with another digest is a conflict."""
         p = self.payload
-        body = [
+        parts = (
             str(self.conversation_id),
             str(self.from_user_id),
             p.type.value,
-            p.text,
-            p.file_reference,
-            p.metadata,
-            self.target_channels,
+            p.text if p.text is not None else "\x00",
+            _canonical_json(p.file_reference),
+            _canonical_json(p.metadata),
+            ",".join(self.target_channels),
             str(self.reply_to_message_id or ""),
-            self.metadata,
-        ]
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            _canonical_json(self.metadata),
+        )
+        # Length-prefixed, so no two different bodies make the same string.
+        canonical = "".join(f"{len(part)}:{part}" for part in parts)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def stored(self, sequence_number: int, now: datetime, ttl: timedelta | None) -> Message:
@@ -278,6 +279,12 @@ class Message:
             ttl_expire_at=ts(doc["ttl_expire_at"]) if doc.get("ttl_expire_at") else None,
             fingerprint=doc.get("fingerprint", ""),
         )
+
+
+def _canonical_json(value: dict[str, Any] | None) -> str:
+    if not value:  # the usual case, and the cheap one
+        return ""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)
