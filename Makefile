@@ -6,8 +6,9 @@ STAMP := $(VENV)/.synced
 
 .PHONY: up test test-fast lint bench clean
 
-$(UV):
-	python3 -m pip install --user --quiet uv
+$(UV):  # uv itself, when the machine has none (Debian's own Python needs the second form)
+	python3 -m pip install --user --quiet uv || \
+		python3 -m pip install --user --quiet --break-system-packages uv
 
 $(STAMP): pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen
