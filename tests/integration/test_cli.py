@@ -1,0 +1,67 @@
+"""The `chat4all` command, run as a user would (a separate process)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from chat4all import __version__
+
+ENV = os.environ | {
+    "CHAT4ALL_PASSWORD_HASH_TIME_COST": "1",
+    "CHAT4ALL_PASSWORD_HASH_MEMORY_KIB": "1024",
+}
+
+
+def chat4all(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chat4all", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=60,
+    )
+
+
+def test_version():
+    result = chat4all("version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == __version__
+
+
+def test_migrate_is_idempotent(tmp_path: Path):
+    for _ in range(2):
+        result = chat4all("migrate", "--data-dir", str(tmp_path))
+        assert result.returncode == 0, result.stderr
+    assert (tmp_path / "metadata.db").exists()
+
+
+def test_user_create_then_a_clear_error_for_a_taken_name(tmp_path: Path):
+    args = (
+        "user",
+        "create",
+        "carol",
+        "--email",
+        "carol@example.com",
+        "--password",
+        "long password",
+    )
+    first = chat4all(*args, "--data-dir", str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    assert len(first.stdout.strip()) == 36  # the new user's id
+    again = chat4all(*args, "--data-dir", str(tmp_path))
+    assert again.returncode == 1
+    assert "carol" in again.stderr and "taken" in again.stderr
+    bad = chat4all(
+        "user",
+        "create",
+        "x",
+        "--email",
+        "nope",
+        "--password",
+        "long password",
+        "--data-dir",
+        str(tmp_path),
+    )
+    assert bad.returncode == 1
+    assert "error:" in bad.stderr
