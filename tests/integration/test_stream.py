@@ -154,3 +154,17 @@ async def test_a_device_that_connects_later_catches_up_on_its_own_messages(http,
     async with alice.stream(base_url) as laptop:
         [m] = await laptop.messages(1, ack=False)
     assert m["message_id"] == sent["message_id"]
+
+
+async def test_binary_frames_are_read_as_json_and_strangers_get_errors(http, base_url):
+    alice, bob, eve = await register(http), await register(http), await register(http)
+    cid = await alice.private_with(bob)
+    async with eve.stream(base_url) as s:
+        assert s.ws is not None
+        await s.ws.send(orjson.dumps({"type": "ping", "data": {"n": 1}}))  # a binary frame
+        assert (await s.next_of("pong"))["data"] == {"n": 1}
+        await s.send("typing", {"conversation_id": cid})
+        err = await s.next_of("error")
+        assert "does not exist or you are not a member" in err["data"]["detail"]
+        await s.send("resume", {"after": {cid: 0}})
+        assert "not a member" in (await s.next_of("error"))["data"]["detail"]

@@ -10,16 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from chat4all.bootstrap import Platform
 from chat4all.domain.errors import Chat4AllError, Unauthenticated
-from chat4all.ports.realtime import SubscriptionLost
+from chat4all.ports.realtime import Subscription, SubscriptionLost
 from chat4all.services.auth import Principal
 from chat4all.services.frames import frame
+from chat4all.services.stream import StreamSession
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -48,42 +48,57 @@ async def stream(websocket: WebSocket) -> None:
     session = platform.stream_session(principal.user_id, send)
     subscription = await session.open()
     pump = asyncio.create_task(_pump(subscription, session))
+    reader = asyncio.create_task(_read(websocket, session))
     try:
-        while True:
-            raw = await websocket.receive_text()
-            try:
-                await session.on_client_frame(raw)
-            except orjson.JSONDecodeError:
-                await websocket.close(CLOSE_INVALID_DATA, "frame is not valid JSON")
-                return
-            except Chat4AllError as e:
-                await send(frame("error", {"title": e.title, "detail": e.detail}))
-            if pump.done():
-                break
-    except WebSocketDisconnect:
-        pass
+        await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await pump
+        for task in (pump, reader):
+            task.cancel()
+        await asyncio.gather(pump, reader, return_exceptions=True)
         await subscription.close()
         await session.close()
-    if pump.done() and not pump.cancelled() and isinstance(pump.exception(), SubscriptionLost):
-        with contextlib.suppress(Exception):
-            await websocket.close(CLOSE_POLICY, "too far behind; reconnect and resume")
+    if reader.done() and not reader.cancelled() and reader.exception() is None:
+        close = reader.result()
+    elif pump.done() and not pump.cancelled() and isinstance(pump.exception(), SubscriptionLost):
+        close = (CLOSE_POLICY, "too far behind; reconnect and resume")
+    else:
+        close = None
+    if close is not None:
+        with contextlib.suppress(Exception):  # the client may be gone already
+            await websocket.close(*close)
 
 
-async def _pump(subscription: Any, session: Any) -> None:
+async def _pump(subscription: Subscription, session: StreamSession) -> None:
+    """Hub -> client, until the subscription is lost or the connection fails."""
     while True:
         await session.on_published(await subscription.get())
+
+
+async def _read(websocket: WebSocket, session: StreamSession) -> tuple[int, str] | None:
+    """Client -> session, until the client leaves (None) or must be closed (code, reason)."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return None
+        raw = message.get("text") or message.get("bytes") or b""
+        try:
+            await session.on_client_frame(raw)
+        except orjson.JSONDecodeError:
+            return CLOSE_INVALID_DATA, "frame is not valid JSON"
+        except Chat4AllError as e:
+            await websocket.send_text(
+                frame("error", {"title": e.title, "detail": e.detail}).decode()
+            )
 
 
 async def _authenticate(websocket: WebSocket, platform: Platform) -> Principal:
     token = websocket.query_params.get("access_token")
     if token is None:
-        raw = await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_SECONDS)
+        message = await asyncio.wait_for(websocket.receive(), AUTH_TIMEOUT_SECONDS)
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
         try:
-            first = orjson.loads(raw)
+            first = orjson.loads(message.get("text") or message.get("bytes") or b"")
             token = first["data"]["access_token"] if first["type"] == "auth" else None
         except (orjson.JSONDecodeError, KeyError, TypeError) as e:
             raise Unauthenticated(

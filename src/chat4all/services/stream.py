@@ -19,7 +19,7 @@ from chat4all.domain.errors import Chat4AllError, InvalidInput, NotFound
 from chat4all.domain.messages import MAX_SEQUENCE_NUMBER
 from chat4all.ports.clock import Clock
 from chat4all.ports.messages import MessageStore
-from chat4all.ports.realtime import PresenceStore, RealtimeHub
+from chat4all.ports.realtime import PresenceStore, RealtimeHub, Subscription
 from chat4all.services.conversations import ConversationService
 from chat4all.services.frames import frame, message_new, message_view
 from chat4all.services.messages import MessageService
@@ -59,14 +59,19 @@ class StreamSession:
         self._recent: OrderedDict[str, tuple[str, int, str]] = OrderedDict()
         self._lock = asyncio.Lock()
 
-    async def open(self) -> Any:
+    async def open(self) -> Subscription:
         """Subscribe, announce, and send everything not yet delivered to this user."""
         subscription = await self._hub.subscribe(self.user_id)
         await self._presence.connected(self.user_id, self.session_id, self._clock.now())
-        await self._send(
-            frame("ready", {"user_id": str(self.user_id), "session_id": self.session_id})
-        )
-        await self._catch_up()
+        try:
+            await self._send(
+                frame("ready", {"user_id": str(self.user_id), "session_id": self.session_id})
+            )
+            await self._catch_up()
+        except BaseException:
+            await subscription.close()
+            await self.close()
+            raise
         return subscription
 
     async def close(self) -> None:
