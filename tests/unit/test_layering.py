@@ -45,3 +45,16 @@ def test_ports_import_only_the_domain(path):
 def test_services_and_workers_never_import_adapters_or_the_api(path):
     for name in imports_of(path):
         assert not name.startswith(("chat4all.adapters", "chat4all.api", "fastapi")), name
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in modules("adapters") if p.parent.name != "adapters"],
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_adapters_never_import_one_another(path):
+    own = f"chat4all.adapters.{path.relative_to(SRC / 'adapters').parts[0]}"
+    for name in imports_of(path):
+        if name.startswith("chat4all.adapters"):
+            assert name.startswith(own), name
+        assert not name.startswith(("chat4all.services", "chat4all.api", "chat4all.workers")), name
