@@ -90,3 +90,14 @@ async def test_malformed_json_is_a_400_problem(http):
     assert r.status_code == 400
     assert r.headers["content-type"] == PROBLEM
     assert r.json()["detail"] == "the request body is not valid JSON"
+
+
+async def test_openapi_documents_which_operations_need_the_token(http):
+    spec = (await http.get("/openapi.json")).json()
+    assert spec["openapi"].startswith("3.1")
+    assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    paths = spec["paths"]
+    assert paths["/v1/users/me"]["get"]["security"] == [{"bearer": []}]
+    assert paths["/v1/conversations/{conversation_id}/messages"]["post"]["security"]
+    assert "security" not in paths["/v1/auth/register"]["post"]
+    assert "security" not in paths["/v1/auth/token"]["post"]

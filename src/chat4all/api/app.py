@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from chat4all import __version__
 from chat4all.api import problems, ws
 from chat4all.api.rest import auth, conversations, messages, ops, users
+from chat4all.api.rest.deps import document_bearer_auth
 from chat4all.bootstrap import Platform
 
 DESCRIPTION = """One API to send and receive messages in private and group conversations,
@@ -42,9 +43,11 @@ def create_app(platform_factory: Callable[[], Awaitable[Platform]]) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (auth, users, conversations, messages, ops):
-        app.include_router(module.router)
+    routers = [m.router for m in (auth, users, conversations, messages, ops)]
+    for router in routers:
+        app.include_router(router)
     app.include_router(ws.router)
+    document_bearer_auth(app, routers)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 from pydantic import ValidationError
 
-from chat4all.api.rest.deps import PROBLEM_RESPONSES, PlatformDep, PrincipalDep
+from chat4all.api.rest.deps import PROBLEM_RESPONSES, CallerDep, PlatformDep
 from chat4all.api.rest.schemas import (
     LogoutRequest,
     RefreshRequest,
@@ -65,11 +65,9 @@ async def refresh(body: RefreshRequest, platform: PlatformDep) -> TokenOut:
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(
-    principal: PrincipalDep, platform: PlatformDep, body: LogoutRequest | None = None
-) -> Response:
+async def logout(caller: CallerDep, body: LogoutRequest | None = None) -> Response:
     """Revoke this access token and, when given, the refresh token's session."""
-    await platform.auth.logout(principal, body.refresh_token if body else None)
+    await caller.platform.auth.logout(caller.principal, body.refresh_token if body else None)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

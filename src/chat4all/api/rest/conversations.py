@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response, status
 
 from chat4all.api.rest import cursors
-from chat4all.api.rest.deps import PROBLEM_RESPONSES, PlatformDep, PrincipalDep
+from chat4all.api.rest.deps import PROBLEM_RESPONSES, CallerDep
 from chat4all.api.rest.schemas import (
     AddMemberRequest,
     ConversationOut,
@@ -30,14 +30,13 @@ router = APIRouter(prefix="/v1/conversations", tags=["conversations"], responses
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create(
     body: CreateConversationRequest,
-    principal: PrincipalDep,
-    platform: PlatformDep,
+    caller: CallerDep,
     response: Response,
 ) -> ConversationOut:
     """Start a conversation. A second private conversation between the same two users returns
     the first (200 instead of 201)."""
-    view, created = await platform.conversations.create(
-        principal.user_id, body.type, body.members, body.metadata
+    view, created = await caller.platform.conversations.create(
+        caller.user_id, body.type, body.members, body.metadata
     )
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -46,14 +45,13 @@ async def create(
 
 @router.get("")
 async def list_conversations(
-    principal: PrincipalDep,
-    platform: PlatformDep,
+    caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: str | None = None,
 ) -> ConversationPage:
     """The caller's conversations, newest activity first, with the last message and the
     number of unread messages."""
-    views = await platform.conversations.for_user(principal.user_id)
+    views = await caller.platform.conversations.for_user(caller.user_id)
     if cursor:
         position = cursors.decode(cursor)
         try:
@@ -70,18 +68,16 @@ async def list_conversations(
 
 
 @router.get("/{conversation_id}")
-async def get(
-    conversation_id: UUID, principal: PrincipalDep, platform: PlatformDep
-) -> ConversationOut:
-    return conversation_out(await platform.conversations.get(principal.user_id, conversation_id))
+async def get(conversation_id: UUID, caller: CallerDep) -> ConversationOut:
+    return conversation_out(
+        await caller.platform.conversations.get(caller.user_id, conversation_id)
+    )
 
 
 @router.post("/{conversation_id}/members", status_code=status.HTTP_201_CREATED)
-async def add_member(
-    conversation_id: UUID, body: AddMemberRequest, principal: PrincipalDep, platform: PlatformDep
-) -> MemberOut:
-    member = await platform.conversations.add_member(
-        principal.user_id, conversation_id, body.user_id, body.role
+async def add_member(conversation_id: UUID, body: AddMemberRequest, caller: CallerDep) -> MemberOut:
+    member = await caller.platform.conversations.add_member(
+        caller.user_id, conversation_id, body.user_id, body.role
     )
     return member_out(member)
 
@@ -91,29 +87,26 @@ async def set_role(
     conversation_id: UUID,
     user_id: UUID,
     body: SetRoleRequest,
-    principal: PrincipalDep,
-    platform: PlatformDep,
+    caller: CallerDep,
 ) -> Response:
-    await platform.conversations.set_role(principal.user_id, conversation_id, user_id, body.role)
+    await caller.platform.conversations.set_role(
+        caller.user_id, conversation_id, user_id, body.role
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.delete("/{conversation_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def remove_member(
-    conversation_id: UUID, user_id: UUID, principal: PrincipalDep, platform: PlatformDep
-) -> Response:
-    await platform.conversations.remove_member(principal.user_id, conversation_id, user_id)
+async def remove_member(conversation_id: UUID, user_id: UUID, caller: CallerDep) -> Response:
+    await caller.platform.conversations.remove_member(caller.user_id, conversation_id, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{conversation_id}/read")
-async def mark_read(
-    conversation_id: UUID, body: ReadRequest, principal: PrincipalDep, platform: PlatformDep
-) -> ReadOut:
+async def mark_read(conversation_id: UUID, body: ReadRequest, caller: CallerDep) -> ReadOut:
     """Move the caller's read watermark: every message up to `up_to_sequence_number` becomes
     `read` for the caller, and each sender is told."""
-    watermark = await platform.messages.mark_read(
-        principal.user_id, conversation_id, body.up_to_sequence_number
+    watermark = await caller.platform.messages.mark_read(
+        caller.user_id, conversation_id, body.up_to_sequence_number
     )
     return ReadOut(conversation_id=conversation_id, last_read_sequence_number=watermark)
 

@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, Query, Response, status
 
 from chat4all.api.rest import cursors
-from chat4all.api.rest.deps import PROBLEM_RESPONSES, PlatformDep, PrincipalDep
+from chat4all.api.rest.deps import PROBLEM_RESPONSES, CallerDep
 from chat4all.api.rest.schemas import FilePayload, MessagePage, SendMessageOut, SendMessageRequest
 from chat4all.domain.errors import InvalidInput
 from chat4all.domain.messages import MAX_SEQUENCE_NUMBER, Payload, PayloadType
@@ -27,8 +27,7 @@ router = APIRouter(prefix="/v1", tags=["messages"], responses=PROBLEM_RESPONSES)
 async def send(
     conversation_id: UUID,
     body: SendMessageRequest,
-    principal: PrincipalDep,
-    platform: PlatformDep,
+    caller: CallerDep,
 ) -> Response:
     """Accept a message. The answer comes only after the message is durably stored; the same
     `message_id` again gets the same answer (with `Idempotent-Replayed: true`)."""
@@ -39,8 +38,8 @@ async def send(
         file_reference={"file_id": str(p.file_id)} if isinstance(p, FilePayload) else None,
         metadata=p.metadata,
     )
-    appended = await platform.messages.send(
-        principal.user_id,
+    appended = await caller.platform.messages.send(
+        caller.user_id,
         conversation_id,
         body.message_id,
         payload,
@@ -65,8 +64,7 @@ async def send(
 @router.get("/conversations/{conversation_id}/messages")
 async def history(
     conversation_id: UUID,
-    principal: PrincipalDep,
-    platform: PlatformDep,
+    caller: CallerDep,
     after_seq: Annotated[int | None, Query(ge=0, le=MAX_SEQUENCE_NUMBER)] = None,
     before_seq: Annotated[int | None, Query(ge=1, le=MAX_SEQUENCE_NUMBER)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
@@ -80,8 +78,8 @@ async def history(
         after_seq, before_seq = position.get("a"), position.get("b")
         if not all(_is_sequence(v) for v in (after_seq, before_seq)):
             raise InvalidInput("`cursor` is not a cursor this API gave out")
-    page = await platform.messages.history(
-        principal.user_id, conversation_id, after_seq, before_seq, limit
+    page = await caller.platform.messages.history(
+        caller.user_id, conversation_id, after_seq, before_seq, limit
     )
     items: list[dict[str, Any]] = [message_view(m) for m in page]
     next_cursor = None
@@ -94,11 +92,9 @@ async def history(
 
 
 @router.get("/messages/{message_id}")
-async def get_message(
-    message_id: UUID, principal: PrincipalDep, platform: PlatformDep
-) -> dict[str, Any]:
+async def get_message(message_id: UUID, caller: CallerDep) -> dict[str, Any]:
     """The message with its status per recipient and channel, and its status history."""
-    return message_view(await platform.messages.get(principal.user_id, message_id))
+    return message_view(await caller.platform.messages.get(caller.user_id, message_id))
 
 
 def _is_sequence(value: object) -> bool:

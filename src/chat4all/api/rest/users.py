@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
-from chat4all.api.rest.deps import PROBLEM_RESPONSES, PlatformDep, PrincipalDep
+from chat4all.api.rest.deps import PROBLEM_RESPONSES, CallerDep
 from chat4all.api.rest.schemas import PresenceOut, UserOut
 from chat4all.domain.errors import InvalidInput, NotFound
 
@@ -15,17 +15,17 @@ router = APIRouter(prefix="/v1", tags=["users"], responses=PROBLEM_RESPONSES)
 
 
 @router.get("/users/me")
-async def me(principal: PrincipalDep, platform: PlatformDep) -> UserOut:
-    user = await platform.auth.get_user(principal.user_id)
+async def me(caller: CallerDep) -> UserOut:
+    user = await caller.platform.auth.get_user(caller.user_id)
     return UserOut(
         user_id=user.user_id, username=user.username, email=user.email, created_at=user.created_at
     )
 
 
 @router.get("/users/by-username/{username}")
-async def by_username(username: str, _: PrincipalDep, platform: PlatformDep) -> UserOut:
+async def by_username(username: str, caller: CallerDep) -> UserOut:
     """Find someone to talk to. Only the id and username are shown."""
-    user = await platform.metadata.get_user_by_username(username)
+    user = await caller.platform.metadata.get_user_by_username(username)
     if user is None:
         raise NotFound(f"no user is called {username!r}")
     return UserOut(user_id=user.user_id, username=user.username)
@@ -33,8 +33,7 @@ async def by_username(username: str, _: PrincipalDep, platform: PlatformDep) -> 
 
 @router.get("/presence")
 async def presence(
-    _: PrincipalDep,
-    platform: PlatformDep,
+    caller: CallerDep,
     user_ids: Annotated[str, Query(description="Comma-separated user ids (at most 100)")],
 ) -> list[PresenceOut]:
     try:
@@ -43,5 +42,5 @@ async def presence(
         raise InvalidInput("`user_ids` must be comma-separated UUIDs") from e
     if not 1 <= len(ids) <= 100:
         raise InvalidInput("give between 1 and 100 user ids")
-    states = await platform.presence.states(ids)
+    states = await caller.platform.presence.states(ids)
     return [PresenceOut(user_id=s.user_id, online=s.online, last_seen=s.last_seen) for s in states]
