@@ -2,6 +2,7 @@
 that arrive ahead of a gap get the gap filled from the store first; duplicates are dropped."""
 
 from collections.abc import AsyncIterator
+from typing import Any
 from uuid import uuid4
 
 import orjson
@@ -35,7 +36,7 @@ async def test_gap_is_filled_from_the_store_and_duplicates_are_dropped(platform)
         )
         stored.append(appended.message)
 
-    sent: list[dict] = []
+    sent: list[dict[str, Any]] = []
 
     async def collect(raw: bytes) -> None:
         sent.append(orjson.loads(raw))
