@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -21,7 +20,6 @@ from chat4all.services.auth import Principal
 from chat4all.services.frames import frame
 from chat4all.services.stream import StreamSession
 
-log = logging.getLogger(__name__)
 router = APIRouter()
 
 AUTH_TIMEOUT_SECONDS = 10
