@@ -43,7 +43,8 @@ def create_app(platform_factory: Callable[[], Awaitable[Platform]]) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
-    routers = [m.router for m in (auth, users, conversations, messages, ops)]
+    # Routers are matched in this order, one route at a time: the hottest go first.
+    routers = [m.router for m in (messages, conversations, users, auth, ops)]
     for router in routers:
         app.include_router(router)
     app.include_router(ws.router)
