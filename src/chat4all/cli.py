@@ -52,7 +52,7 @@ def up(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    application = create_app(lambda: build_embedded(settings))
+    application = create_app(lambda: build_embedded(settings), settings.max_request_body_bytes)
     typer.echo(
         f"Chat4All {__version__} on http://{settings.host}:{settings.port} "
         f"(API docs at /docs, data in {settings.data_dir.resolve()})"

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     # Limits.
     max_group_size: int = Field(1000, ge=2)
     max_text_length: int = Field(4096, ge=1)
+    max_request_body_bytes: int = Field(1 << 20, ge=1024)
     message_ttl_days: int = Field(0, ge=0, description="0 keeps messages forever")
 
     # Embedded event log.

@@ -158,3 +158,32 @@ async def test_sequence_numbers_beyond_64_bits_are_refused(http):
     assert (await alice.get(url, params={"before_seq": huge})).status_code == 422
     r = await alice.post(f"/v1/conversations/{cid}/read", {"up_to_sequence_number": huge})
     assert r.status_code == 422
+
+
+async def test_an_oversized_body_is_refused_before_it_is_read(http):
+    alice, bob = await register(http), await register(http)
+    cid = await alice.private_with(bob)
+    body = {"message_id": str(uuid4()), "payload": text("x"), "metadata": {"blob": "y" * (2 << 20)}}
+    r = await alice.post(f"/v1/conversations/{cid}/messages", body)
+    assert r.status_code == 413
+    assert r.headers["content-type"] == "application/problem+json"
+    assert (await alice.get(f"/v1/conversations/{cid}/messages")).json()["items"] == []
+
+
+async def test_an_oversized_chunked_body_is_refused_too(http):
+    alice, bob = await register(http), await register(http)
+    cid = await alice.private_with(bob)
+
+    async def chunks():
+        yield b'{"message_id": "' + str(uuid4()).encode() + b'", "payload": {"type": "text", '
+        for _ in range(40):
+            yield b'"x": "' + b"y" * 65536 + b'", '
+        yield b'"text": "hi"}}'
+
+    r = await alice.http.post(
+        f"/v1/conversations/{cid}/messages",
+        content=chunks(),
+        headers=alice.auth | {"content-type": "application/json"},
+    )
+    assert r.status_code == 413
+    assert r.headers["content-type"] == "application/problem+json"

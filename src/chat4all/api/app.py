@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse
 
 from chat4all import __version__
 from chat4all.api import problems, ws
+from chat4all.api.limits import BodyLimit
 from chat4all.api.rest import auth, conversations, messages, ops, users
 from chat4all.api.rest.deps import document_bearer_auth
 from chat4all.bootstrap import Platform
@@ -20,8 +21,11 @@ with per-recipient statuses (sent, delivered, read, failed) and a real-time stre
 `/v1/stream` (WebSocket). Errors are RFC 9457 `application/problem+json`."""
 
 
-def create_app(platform_factory: Callable[[], Awaitable[Platform]]) -> FastAPI:
-    """The app; `platform_factory` builds the wired platform when the server starts."""
+def create_app(
+    platform_factory: Callable[[], Awaitable[Platform]], max_body_size: int = 1 << 20
+) -> FastAPI:
+    """The app; `platform_factory` builds the wired platform when the server starts. Request
+    bodies over `max_body_size` bytes are refused with a 413 before they are read whole."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,6 +47,7 @@ def create_app(platform_factory: Callable[[], Awaitable[Platform]]) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    app.add_middleware(BodyLimit, max_body_size=max_body_size)
     # Routers are matched in this order, one route at a time: the hottest go first.
     routers = [m.router for m in (messages, conversations, users, auth, ops)]
     for router in routers:
