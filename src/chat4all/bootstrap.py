@@ -103,6 +103,16 @@ class Platform:
                 delay = min(delay * 2, 10.0)
 
 
+def auth_policy(settings: Settings) -> AuthPolicy:
+    return AuthPolicy(
+        secret=settings.resolved_jwt_secret(),
+        access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+        refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+        hash_time_cost=settings.password_hash_time_cost,
+        hash_memory_kib=settings.password_hash_memory_kib,
+    )
+
+
 def wire(
     settings: Settings,
     *,
@@ -120,18 +130,7 @@ def wire(
     from chat4all.workers.router import Router
     from chat4all.workers.status import StatusWorker
 
-    auth = AuthService(
-        metadata,
-        cache,
-        clock,
-        AuthPolicy(
-            secret=settings.resolved_jwt_secret(),
-            access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
-            refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
-            hash_time_cost=settings.password_hash_time_cost,
-            hash_memory_kib=settings.password_hash_memory_kib,
-        ),
-    )
+    auth = AuthService(metadata, cache, clock, auth_policy(settings))
     conversations = ConversationService(metadata, store, cache, clock, settings.max_group_size)
     ttl = timedelta(days=settings.message_ttl_days) if settings.message_ttl_days else None
     messages = MessageService(
@@ -185,3 +184,19 @@ async def build_embedded(settings: Settings) -> Platform:
 
     platform.workers["retention"] = retention_sweep
     return platform
+
+
+async def build_embedded_accounts(settings: Settings) -> tuple[AuthService, MetadataStore]:
+    """Only what account administration needs (the CLI): it leaves the message store and the
+    event log, which a running server is writing, alone."""
+    from chat4all.adapters.clock import SystemClock
+    from chat4all.adapters.memory.realtime import InProcessCache
+    from chat4all.adapters.sql.metadata_store import SqlMetadataStore
+    from chat4all.adapters.sql.migrate import upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_metadata_url()
+    await upgrade(url)
+    clock = SystemClock()
+    metadata = await SqlMetadataStore.connect(url)
+    return AuthService(metadata, InProcessCache(clock), clock, auth_policy(settings)), metadata

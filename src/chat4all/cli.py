@@ -88,18 +88,18 @@ def user_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create a user."""
-    from chat4all.bootstrap import build_embedded
+    from chat4all.bootstrap import build_embedded_accounts
     from chat4all.domain.errors import Chat4AllError
 
     secret = password or getpass.getpass("password: ")
 
     async def create() -> str:
-        platform = await build_embedded(_settings(data_dir))
+        auth, metadata = await build_embedded_accounts(_settings(data_dir))
         try:
-            user = await platform.auth.register(username, email, secret)
+            user = await auth.register(username, email, secret)
             return str(user.user_id)
         finally:
-            await platform.stop()
+            await metadata.close()
 
     try:
         user_id = asyncio.run(create())
