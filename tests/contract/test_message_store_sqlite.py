@@ -224,3 +224,18 @@ async def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
         )
     finally:
         await store.close()
+
+
+async def test_a_document_that_cannot_be_encoded_is_invalid_input(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from chat4all.domain.errors import InvalidInput
+
+    store = await SQLiteMessageStore.open(tmp_path / "messages.db")
+    try:
+        new = replace(text_message(uuid4(), uuid4(), (uuid4(),)), metadata={"n": 2**70})
+        with pytest.raises(InvalidInput):
+            await store.append(new, T0, None)
+        assert await store.outbox_batch(10) == []
+    finally:
+        await store.close()

@@ -187,3 +187,24 @@ async def test_an_oversized_chunked_body_is_refused_too(http):
     )
     assert r.status_code == 413
     assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_metadata_that_cannot_be_stored_is_refused(http):
+    alice, bob = await register(http), await register(http)
+    cid = await alice.private_with(bob)
+    url = f"/v1/conversations/{cid}/messages"
+    for metadata in ({"n": 2**70}, {"blob": "x" * 20_000}):
+        r = await alice.post(
+            url, {"message_id": str(uuid4()), "payload": text("x"), "metadata": metadata}
+        )
+        assert r.status_code == 422, r.text
+        assert "metadata" in r.json()["detail"]
+    r = await alice.post(
+        url,
+        {
+            "message_id": str(uuid4()),
+            "payload": {"type": "text", "text": "x", "metadata": {"n": -(2**70)}},
+        },
+    )
+    assert r.status_code == 422
+    assert (await alice.get(url)).json()["items"] == []

@@ -2,13 +2,14 @@
 
 Authenticate with `?access_token=...` or a first frame `{"type": "auth", "data":
 {"access_token": ...}}` within 10 seconds. Close codes: 4401 unauthenticated, 1007 a frame
-that is not JSON, 1008 a slow client that fell too far behind.
+that is not JSON, 1008 a slow client that fell too far behind, 1011 an unexpected server error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -20,12 +21,14 @@ from chat4all.services.auth import Principal
 from chat4all.services.frames import frame
 from chat4all.services.stream import StreamSession
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 AUTH_TIMEOUT_SECONDS = 10
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_INVALID_DATA = 1007
 CLOSE_POLICY = 1008
+CLOSE_INTERNAL_ERROR = 1011
 
 
 @router.websocket("/v1/stream")

@@ -12,7 +12,7 @@ from uuid import UUID
 
 import orjson
 
-from chat4all.domain.errors import IdempotencyConflict, Unavailable
+from chat4all.domain.errors import IdempotencyConflict, InvalidInput, Unavailable
 from chat4all.domain.events import Event, message_sent
 from chat4all.domain.messages import ConversationSummary, Message, NewMessage, StatusChange
 from chat4all.domain.status import DeliveryStatus
@@ -68,7 +68,10 @@ def _micros(at: datetime) -> int:
 
 
 def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError as e:  # e.g. an integer past 64 bits in client metadata
+        raise InvalidInput(f"the message cannot be stored as JSON: {e}") from e
 
 
 def _preview(document: dict[str, Any]) -> dict[str, Any]:

@@ -6,12 +6,34 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+import orjson
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from chat4all.domain.conversations import ConversationType, Role
 from chat4all.domain.messages import MAX_SEQUENCE_NUMBER
 
 Strict = ConfigDict(extra="forbid")
+MAX_METADATA_BYTES = 16 * 1024
+
+
+def _storable(value: dict[str, Any]) -> dict[str, Any]:
+    """Metadata is stored as JSON by every store: integers within 64 bits, bounded size."""
+    try:
+        encoded = orjson.dumps(value)
+    except orjson.JSONEncodeError as e:
+        raise ValueError(f"metadata cannot be stored: {e}") from e
+    if len(encoded) > MAX_METADATA_BYTES:
+        raise ValueError(
+            f"metadata is {len(encoded)} bytes as JSON; the limit is {MAX_METADATA_BYTES}"
+        )
+    return value
+
+
+Metadata = Annotated[
+    dict[str, Any],
+    AfterValidator(_storable),
+    Field(description="Free-form JSON for the client (at most 16 KiB, integers within 64 bits)."),
+]
 
 
 class RegisterRequest(BaseModel):
@@ -55,7 +77,7 @@ class CreateConversationRequest(BaseModel):
     model_config = Strict
     type: ConversationType
     members: list[UUID] = Field(description="The other members; the caller joins as owner.")
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class MemberOut(BaseModel):
@@ -107,7 +129,7 @@ class TextPayload(BaseModel):
     model_config = Strict
     type: Literal["text"]
     text: str
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class FilePayload(BaseModel):
@@ -115,7 +137,7 @@ class FilePayload(BaseModel):
     type: Literal["file", "image", "video", "audio"]
     file_id: UUID
     text: str | None = Field(None, description="An optional caption.")
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
 
 ChannelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
@@ -132,7 +154,7 @@ class SendMessageRequest(BaseModel):
         None, max_length=8, description='Channels to deliver on; default ["internal"].'
     )
     reply_to_message_id: UUID | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class SendMessageOut(BaseModel):
