@@ -160,7 +160,7 @@ class SQLiteEventLog:
         self.poll_interval = poll_interval
         self._writer = writer
         self._reader = reader
-        # Owned by the writer thread: only publish and prune jobs read or change it.
+        # Owned by the writer: only publish and prune jobs read or change it.
         self._next_offsets = next_offsets
         self._offsets_stale = False
         self._waiters: dict[asyncio.Future[None], frozenset[str]] = {}
@@ -232,7 +232,7 @@ class SQLiteEventLog:
             after_rollback=self._mark_offsets_stale,
         )
 
-    # --- writer-thread jobs -------------------------------------------------------------
+    # --- writer jobs -------------------------------------------------------------------
 
     def _mark_offsets_stale(self) -> None:
         self._offsets_stale = True

@@ -48,8 +48,9 @@ from chat4all.ports.messages import Appended, OutboxEntry
 
 
 class SQLiteMessageStore:
-    """`MessageStore` on one SQLite file: writes group-committed by one writer thread, reads on
-    reader threads. Each method runs one named `..._txn` function of `message_txns` atomically."""
+    """`MessageStore` on one SQLite file: writes group-committed by its `SQLiteWriter`, reads on
+    its own connection. Each method runs one named `..._txn` function of `message_txns`
+    atomically."""
 
     def __init__(self, writer: SQLiteWriter, reader: SQLiteReader) -> None:
         self._writer = writer

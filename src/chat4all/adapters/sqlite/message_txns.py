@@ -1,5 +1,5 @@
 """The message store's schema and its named transactions: plain functions of a
-`sqlite3.Connection`, run by `SQLiteMessageStore` on its writer thread (writes) or reader threads
+`sqlite3.Connection`, run by `SQLiteMessageStore` through its writer (writes) or its reader
 (reads). See `message_store` for what each table holds."""
 
 from __future__ import annotations
