@@ -53,13 +53,17 @@ def test_who_may_add_remove_and_set_roles():
     check_can_add(g, admin, 3, 10)
     with pytest.raises(Forbidden):
         check_can_add(g, plain, 3, 10)
-    check_can_remove(g, owner, admin)
-    check_can_remove(g, admin, plain)
-    check_can_remove(g, plain, plain)  # leaving
+    everyone = [owner, admin, plain]
+    check_can_remove(g, owner, admin, everyone)
+    check_can_remove(g, admin, plain, everyone)
+    check_can_remove(g, plain, plain, everyone)  # leaving
     with pytest.raises(Forbidden):
-        check_can_remove(g, admin, owner)
+        check_can_remove(g, admin, owner, everyone)
     with pytest.raises(Forbidden):
-        check_can_remove(g, plain, admin)
+        check_can_remove(g, plain, admin, everyone)
+    with pytest.raises(InvalidInput, match="last owner"):
+        check_can_remove(g, owner, owner, everyone)
+    check_can_remove(g, owner, owner, [owner])  # alone, the owner may leave
     check_can_set_role(g, owner, Role.ADMIN)
     with pytest.raises(Forbidden):
         check_can_set_role(g, admin, Role.ADMIN)

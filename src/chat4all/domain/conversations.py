@@ -65,11 +65,17 @@ def check_can_add(conversation: Conversation, actor: Member, current_size: int, 
         raise InvalidInput(f"a group has at most {limit} members")
 
 
-def check_can_remove(conversation: Conversation, actor: Member, target: Member) -> None:
-    """Anyone may leave; owners remove anyone but another owner; admins remove members."""
+def check_can_remove(
+    conversation: Conversation, actor: Member, target: Member, members: Sequence[Member]
+) -> None:
+    """Anyone may leave; owners remove anyone but another owner; admins remove members. The
+    last owner cannot leave while others remain."""
     if conversation.type is ConversationType.PRIVATE:
         raise InvalidInput("members cannot be removed from a private conversation")
     if actor.user_id == target.user_id:
+        owners = sum(m.role is Role.OWNER for m in members)
+        if target.role is Role.OWNER and owners == 1 and len(members) > 1:
+            raise InvalidInput("the last owner cannot leave; make another member owner first")
         return
     if actor.role is Role.OWNER and target.role is not Role.OWNER:
         return

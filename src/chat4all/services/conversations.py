@@ -138,13 +138,7 @@ class ConversationService:
         target = next((m for m in members if m.user_id == user_id), None)
         if target is None:
             raise NotFound(f"user {user_id} is not a member of this conversation")
-        check_can_remove(conversation, _find(members, actor), target)
-        if (
-            target.role is Role.OWNER
-            and sum(m.role is Role.OWNER for m in members) == 1
-            and len(members) > 1
-        ):
-            raise InvalidInput("the last owner cannot leave; make another member owner first")
+        check_can_remove(conversation, _find(members, actor), target, members)
         await self._metadata.remove_member(conversation_id, user_id)
         await self._forget_members(conversation_id)
 
