@@ -151,21 +151,17 @@ async def build_embedded(settings: Settings) -> Platform:
     """One process, SQLite files under the data folder, in-process hub and cache."""
     from chat4all.adapters.clock import SystemClock
     from chat4all.adapters.memory.realtime import InProcessCache, InProcessHub, InProcessPresence
-    from chat4all.adapters.sql.metadata_store import SqlMetadataStore
-    from chat4all.adapters.sql.migrate import upgrade
     from chat4all.adapters.sqlite.event_log import SQLiteEventLog
     from chat4all.adapters.sqlite.message_store import SQLiteMessageStore
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     clock = SystemClock()
-    url = settings.resolved_metadata_url()
-    await upgrade(url)
+    metadata = await _embedded_metadata(settings)
     event_log = await SQLiteEventLog.open(settings.data_dir / "events.db", settings.bus_partitions)
     message_store = await SQLiteMessageStore.open(settings.data_dir / "messages.db")
     platform = wire(
         settings,
         clock=clock,
-        metadata=await SqlMetadataStore.connect(url),
+        metadata=metadata,
         store=message_store,
         bus=event_log,
         hub=InProcessHub(),
@@ -191,12 +187,18 @@ async def build_embedded_accounts(settings: Settings) -> tuple[AuthService, Meta
     event log, which a running server is writing, alone."""
     from chat4all.adapters.clock import SystemClock
     from chat4all.adapters.memory.realtime import InProcessCache
+
+    clock = SystemClock()
+    metadata = await _embedded_metadata(settings)
+    return AuthService(metadata, InProcessCache(clock), clock, auth_policy(settings)), metadata
+
+
+async def _embedded_metadata(settings: Settings) -> MetadataStore:
+    """The metadata store in the data folder, migrated to the latest schema."""
     from chat4all.adapters.sql.metadata_store import SqlMetadataStore
     from chat4all.adapters.sql.migrate import upgrade
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_metadata_url()
     await upgrade(url)
-    clock = SystemClock()
-    metadata = await SqlMetadataStore.connect(url)
-    return AuthService(metadata, InProcessCache(clock), clock, auth_policy(settings)), metadata
+    return await SqlMetadataStore.connect(url)
