@@ -4,7 +4,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: up test test-fast lint bench clean
+.PHONY: up test test-fast lint bench clean infra
 
 $(UV):  # uv itself, when the machine has none (Debian's own Python needs the second form)
 	python3 -m pip install --user --quiet uv || \
@@ -22,11 +22,15 @@ lint: $(STAMP) ## ruff and mypy
 	$(UV) run ruff format --check src tests bench
 	$(UV) run mypy
 
-test: $(STAMP) lint ## every test, including the slow crash test
+infra: ## install (once) and start the real servers the tests use, on 127.0.0.1
+	scripts/infra/up.sh
+
+test: $(STAMP) lint infra ## every test, on every real server, including the slow ones
 	$(UV) run pytest -n auto --dist loadgroup -q
 
-test-fast: $(STAMP) ## the quick loop: no slow tests, no lint
-	$(UV) run pytest -n auto -q -m "not slow"
+SERVER_MARKS := postgres or redis or etcd or kafka or mongo
+test-fast: $(STAMP) ## the quick loop: no slow tests, no servers, no lint
+	$(UV) run pytest -n auto -q -m "not slow and not ($(SERVER_MARKS))"
 
 bench: $(STAMP) ## S1 and S2 load scenarios; prints throughput and latency percentiles
 	$(UV) run python -m bench
