@@ -4,7 +4,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: up test test-fast lint bench clean infra
+.PHONY: up test test-fast lint bench clean infra cluster-up
 
 $(UV):  # uv itself, when the machine has none (Debian's own Python needs the second form)
 	python3 -m pip install --user --quiet uv || \
@@ -21,6 +21,9 @@ lint: $(STAMP) ## ruff and mypy
 	$(UV) run ruff check src tests bench
 	$(UV) run ruff format --check src tests bench
 	$(UV) run mypy
+
+cluster-up: $(STAMP) infra ## a local cluster: 2 gateways, 2 of each worker, nginx on :8080
+	$(UV) run chat4all cluster
 
 infra: ## install (once) and start the real servers the tests use, on 127.0.0.1
 	scripts/infra/up.sh

@@ -6,19 +6,29 @@ import asyncio
 import gc
 import getpass
 import logging
+import os
+import signal
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from chat4all import __version__
+from chat4all.roles import Role, ServiceRole, WorkerRole
 from chat4all.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from chat4all.bootstrap import Platform
 
 app = typer.Typer(help="Chat4All: one API for every conversation.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 
 GC_YOUNG_THRESHOLD = 20_000
+
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Where the embedded stores live [./data]")
@@ -40,23 +50,31 @@ def up(
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
     """Start the embedded platform: API, stream and workers in one process."""
-    import uvicorn
-
     from chat4all.api.app import create_app
     from chat4all.bootstrap import build_embedded
 
     settings = _settings(data_dir, host=host, port=port)
+    _configure_process(log_level)
+    application = create_app(lambda: build_embedded(settings), settings.max_request_body_bytes)
+    typer.echo(
+        f"Chat4All {__version__} on http://{settings.host}:{settings.port} "
+        f"(API docs at /docs, data in {settings.data_dir.resolve()})"
+    )
+    _run_http(application, settings, log_level)
+
+
+def _configure_process(log_level: str) -> None:
     # A message makes many short-lived objects; with the default threshold (700) young
     # collections run thousands of times a second. Fewer, larger ones cost less in all.
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    application = create_app(lambda: build_embedded(settings), settings.max_request_body_bytes)
-    typer.echo(
-        f"Chat4All {__version__} on http://{settings.host}:{settings.port} "
-        f"(API docs at /docs, data in {settings.data_dir.resolve()})"
-    )
+
+
+def _run_http(application: FastAPI, settings: Settings, log_level: str) -> None:
+    import uvicorn
+
     uvicorn.run(
         application,
         host=settings.host,
@@ -67,14 +85,119 @@ def up(
     )
 
 
+LogLevel = Annotated[str, typer.Option(help="debug, info, warning, error")]
+
+
 @app.command()
-def migrate(data_dir: DataDir = None) -> None:
+def serve(
+    roles: Annotated[list[ServiceRole], typer.Argument(help="What this process serves")],
+    host: Annotated[str | None, typer.Option(help="HTTP address of the gateway")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port of the gateway")] = None,
+    log_level: LogLevel = "info",
+) -> None:
+    """Cluster profile: serve the gateway (HTTP and WebSocket) or gRPC services."""
+    from chat4all.api.app import create_app
+    from chat4all.bootstrap.cluster import build_cluster
+
+    settings = _settings(host=host, port=port)
+    _configure_process(log_level)
+    wanted: set[Role] = set(roles)
+    if ServiceRole.GATEWAY not in wanted:
+        _run_roles(settings, wanted)
+        return
+    application = create_app(
+        lambda: _fail_clearly(build_cluster(settings, wanted)), settings.max_request_body_bytes
+    )
+    typer.echo(f"Chat4All {__version__} gateway on http://{settings.host}:{settings.port}")
+    _run_http(application, settings, log_level)
+
+
+@app.command()
+def worker(
+    roles: Annotated[list[WorkerRole], typer.Argument(help="Which workers this process runs")],
+    log_level: LogLevel = "info",
+) -> None:
+    """Cluster profile: run workers (relay and retention are leader-elected singletons)."""
+    _configure_process(log_level)
+    _run_roles(_settings(), set(roles))
+
+
+def _run_roles(settings: Settings, roles: set[Role]) -> None:
+    """Run a process without HTTP until SIGTERM or SIGINT."""
+    from chat4all.bootstrap.cluster import build_cluster
+
+    async def run() -> None:
+        platform = await _fail_clearly(build_cluster(settings, roles))
+        await platform.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        typer.echo(f"Chat4All {__version__}: {', '.join(sorted(roles))} running")
+        try:
+            await stop.wait()
+        finally:
+            await platform.stop()
+
+    asyncio.run(run())
+
+
+async def _fail_clearly(building: Awaitable[Platform]) -> Platform:
+    """A server that stays down past the start-up timeout ends the process with one clear line,
+    not a stack trace."""
+    from chat4all.domain.errors import Unavailable
+
+    try:
+        return await building
+    except Unavailable as e:
+        typer.echo(f"error: {e.detail}", err=True)
+        os._exit(3)  # inside uvicorn's lifespan an exception would only print its trace
+
+
+@app.command()
+def cluster(
+    gateways: Annotated[int, typer.Option(min=1, help="How many gateways")] = 2,
+    replicas: Annotated[int, typer.Option(min=1, help="How many of each worker")] = 2,
+    port: Annotated[int, typer.Option(help="nginx's port, in front of the gateways")] = 8080,
+    workdir: Annotated[Path, typer.Option(help="Logs and nginx files")] = Path(".cluster"),
+) -> None:
+    """Start a local cluster (gateways, workers, nginx) on the servers scripts/infra/ runs."""
+    from chat4all.devcluster import DevCluster
+
+    ports = tuple(range(port + 1, port + 1 + gateways))
+    local = DevCluster(workdir.resolve(), gateway_ports=ports, replicas=replicas, nginx_port=port)
+    try:
+        local.start()
+        typer.echo(
+            f"Chat4All cluster on http://127.0.0.1:{port} (nginx) -> "
+            f"{', '.join(local.gateway_urls)}; logs in {local.workdir / 'logs'}; Ctrl-C stops it"
+        )
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        local.stop()
+
+
+@app.command()
+def migrate(
+    data_dir: DataDir = None,
+    cluster: Annotated[
+        bool, typer.Option("--cluster", help="Migrate the cluster's PostgreSQL")
+    ] = False,
+) -> None:
     """Create or upgrade the database schemas."""
     from chat4all.adapters.sql.migrate import upgrade
 
     settings = _settings(data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(upgrade(settings.resolved_metadata_url()))
+    if cluster:
+        url = settings.cluster_metadata_url()
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        url = settings.resolved_metadata_url()
+    asyncio.run(upgrade(url))
     typer.echo("metadata store is at the latest schema")
 
 

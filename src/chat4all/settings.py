@@ -23,8 +23,24 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=1, le=65535)
     data_dir: Path = Path("data")
 
-    # Where the embedded profile keeps its stores; derived from data_dir when unset.
+    # The metadata store. Unset: a SQLite file in data_dir (embedded), or the local
+    # PostgreSQL that scripts/infra/ starts (cluster).
     metadata_url: str | None = None
+
+    # Cluster profile: the real servers, and how this process names itself among its peers.
+    mongo_url: str = "mongodb://127.0.0.1:27017/"
+    mongo_database: str = "chat4all"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_partitions: int = Field(12, ge=1)
+    kafka_replication_factor: int = Field(1, ge=1)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    etcd_url: str = "http://127.0.0.1:2379"
+    # Prefixes every topic, consumer group, Redis key, etcd key and the database names, so
+    # that several platforms (or test runs) can share one set of servers.
+    namespace: str = Field("chat4all", pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    advertise_host: str = "127.0.0.1"
+    grpc_port: int = Field(50051, ge=0, le=65535)
+    startup_timeout_seconds: float = Field(60.0, ge=0)
 
     # Auth. Outside development a secret must be given; in development one is generated
     # once and kept in the data folder so tokens survive a restart.
@@ -52,6 +68,9 @@ class Settings(BaseSettings):
 
     def resolved_metadata_url(self) -> str:
         return self.metadata_url or f"sqlite+aiosqlite:///{self.data_dir / 'metadata.db'}"
+
+    def cluster_metadata_url(self) -> str:
+        return self.metadata_url or "postgresql+asyncpg://chat4all:chat4all@127.0.0.1:5433/chat4all"
 
     def resolved_jwt_secret(self) -> str:
         """The configured secret, or the development one kept in the data folder."""

@@ -1,8 +1,4 @@
-"""The composition root: settings + profile -> a wired platform. Nothing is built at import.
-
-The embedded profile runs everything in one process on SQLite; the cluster profile (a later
-issue) will choose other adapters here, and only here.
-"""
+"""The platform every profile wires: services and workers on top of the given adapters."""
 
 from __future__ import annotations
 
@@ -45,6 +41,8 @@ class Platform:
     conversations: ConversationService
     messages: MessageService
     workers: dict[str, Worker] = field(default_factory=dict)
+    # What else the profile opened (hub connections, the registry), closed last by stop().
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
     async def start(self) -> None:
@@ -59,6 +57,8 @@ class Platform:
         await self.bus.close()
         await self.store.close()
         await self.metadata.close()
+        for close in self.closers:
+            await close()
 
     async def check(self) -> dict[str, str | None]:
         """Each dependency's problem, or None when it answers."""
@@ -145,60 +145,3 @@ def wire(
     return Platform(
         clock, metadata, store, bus, hub, presence, cache, auth, conversations, messages, workers
     )
-
-
-async def build_embedded(settings: Settings) -> Platform:
-    """One process, SQLite files under the data folder, in-process hub and cache."""
-    from chat4all.adapters.clock import SystemClock
-    from chat4all.adapters.memory.realtime import InProcessCache, InProcessHub, InProcessPresence
-    from chat4all.adapters.sqlite.event_log import SQLiteEventLog
-    from chat4all.adapters.sqlite.message_store import SQLiteMessageStore
-
-    clock = SystemClock()
-    metadata = await _embedded_metadata(settings)
-    event_log = await SQLiteEventLog.open(settings.data_dir / "events.db", settings.bus_partitions)
-    message_store = await SQLiteMessageStore.open(settings.data_dir / "messages.db")
-    platform = wire(
-        settings,
-        clock=clock,
-        metadata=metadata,
-        store=message_store,
-        bus=event_log,
-        hub=InProcessHub(),
-        presence=InProcessPresence(),
-        cache=InProcessCache(clock),
-    )
-    retention = timedelta(hours=settings.bus_retention_hours)
-
-    async def retention_sweep() -> None:
-        # What Kafka's retention and MongoDB's TTL index do by themselves: the embedded log
-        # drops consumed events past retention, the store drops messages past ttl_expire_at.
-        while True:
-            await clock.sleep(600)
-            await event_log.prune(clock.now() - retention)
-            await message_store.delete_expired(clock.now())
-
-    platform.workers["retention"] = retention_sweep
-    return platform
-
-
-async def build_embedded_accounts(settings: Settings) -> tuple[AuthService, MetadataStore]:
-    """Only what account administration needs (the CLI): it leaves the message store and the
-    event log, which a running server is writing, alone."""
-    from chat4all.adapters.clock import SystemClock
-    from chat4all.adapters.memory.realtime import InProcessCache
-
-    clock = SystemClock()
-    metadata = await _embedded_metadata(settings)
-    return AuthService(metadata, InProcessCache(clock), clock, auth_policy(settings)), metadata
-
-
-async def _embedded_metadata(settings: Settings) -> MetadataStore:
-    """The metadata store in the data folder, migrated to the latest schema."""
-    from chat4all.adapters.sql.metadata_store import SqlMetadataStore
-    from chat4all.adapters.sql.migrate import upgrade
-
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    url = settings.resolved_metadata_url()
-    await upgrade(url)
-    return await SqlMetadataStore.connect(url)

@@ -1,0 +1,130 @@
+"""The cluster profile: a process plays the roles it is given, on the real servers.
+
+Every process connects to the same servers (PostgreSQL, MongoDB, Kafka, Redis, etcd) and wires
+the same services; its roles decide what it runs: the HTTP gateway, gRPC services, or workers.
+Singleton jobs (the outbox relay, the retention sweep) run under leader election, so starting
+two of them gives one active and one standby.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Collection
+
+from chat4all.bootstrap.connect import connect_with_retry
+from chat4all.bootstrap.platform import Platform, Worker, wire
+from chat4all.domain.errors import Unavailable
+from chat4all.ports.clock import Clock
+from chat4all.ports.metadata import MetadataStore
+from chat4all.ports.registry import Registry
+from chat4all.roles import SINGLETONS, Role
+from chat4all.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+RETENTION_SWEEP_SECONDS = 600
+
+
+def instance_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform:
+    """Connect to every server (retrying while one is down at start-up), wire the platform, and
+    keep only the workers this process's roles name."""
+    from chat4all.adapters.clock import SystemClock
+    from chat4all.adapters.etcd import EtcdRegistry
+    from chat4all.adapters.kafka import KafkaEventBus
+    from chat4all.adapters.mongo import MongoMessageStore
+    from chat4all.adapters.redis import RedisRealtime
+
+    clock = SystemClock()
+    timeout = settings.startup_timeout_seconds
+    ns = settings.namespace
+    metadata_url = settings.cluster_metadata_url()
+    metadata = await connect_with_retry(
+        "PostgreSQL", metadata_url, lambda: _metadata(metadata_url), timeout
+    )
+    store = await connect_with_retry(
+        "MongoDB",
+        settings.mongo_url,
+        lambda: MongoMessageStore.connect(settings.mongo_url, database=settings.mongo_database),
+        timeout,
+    )
+    bus = await connect_with_retry(
+        "Kafka",
+        settings.kafka_bootstrap_servers,
+        lambda: KafkaEventBus.connect(
+            settings.kafka_bootstrap_servers,
+            client_id=f"{ns}-{instance_id()}",
+            partitions=settings.kafka_partitions,
+            replication_factor=settings.kafka_replication_factor,
+            namespace=ns,
+        ),
+        timeout,
+    )
+    realtime = await connect_with_retry(
+        "Redis",
+        settings.redis_url,
+        lambda: RedisRealtime.connect(settings.redis_url, prefix=f"{ns}:"),
+        timeout,
+    )
+    registry = await connect_with_retry(
+        "etcd",
+        settings.etcd_url,
+        lambda: EtcdRegistry.connect(settings.etcd_url, prefix=f"/{ns}/"),
+        timeout,
+    )
+    platform = wire(
+        settings,
+        clock=clock,
+        metadata=metadata,
+        store=store,
+        bus=bus,
+        hub=realtime.hub,
+        presence=realtime.presence,
+        cache=realtime.cache,
+    )
+    platform.workers["retention"] = _retention_sweep(platform, clock)
+    platform.workers = {
+        name: _singleton(registry, name, worker) if name in SINGLETONS else worker
+        for name, worker in platform.workers.items()
+        if name in roles
+    }
+    platform.closers += [realtime.close, registry.close]
+    return platform
+
+
+async def _metadata(url: str) -> MetadataStore:
+    from chat4all.adapters.sql.metadata_store import SqlMetadataStore
+
+    store = await SqlMetadataStore.connect(url)
+    try:
+        await store.ping()
+    except Unavailable:
+        await store.close()
+        raise
+    return store
+
+
+def _singleton(registry: Registry, name: str, worker: Worker) -> Worker:
+    from chat4all.workers.leader import run_as_leader
+
+    async def run() -> None:
+        await run_as_leader(registry, name, worker)
+
+    return run
+
+
+def _retention_sweep(platform: Platform, clock: Clock) -> Worker:
+    async def sweep() -> None:
+        # MongoDB's TTL index deletes expired messages by itself; FerretDB does not, and the
+        # sweep is cheap where the index already did the work.
+        while True:
+            await clock.sleep(RETENTION_SWEEP_SECONDS)
+            await platform.store.delete_expired(clock.now())
+
+    return sweep

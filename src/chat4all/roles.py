@@ -1,0 +1,28 @@
+"""What a cluster process can be: the services it serves and the workers it runs."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ServiceRole(StrEnum):
+    GATEWAY = "gateway"  # HTTP and WebSocket
+    AUTH = "auth"  # the others: gRPC
+    CONVERSATION = "conversation"
+    MESSAGE = "message"
+    PRESENCE = "presence"
+
+
+class WorkerRole(StrEnum):
+    RELAY = "relay"
+    ROUTER = "router"
+    DELIVERY = "delivery"
+    STATUS = "status"
+    RETENTION = "retention"
+
+
+Role = ServiceRole | WorkerRole
+
+# Jobs that must run once in the whole cluster: the relay keeps each conversation's events in
+# the outbox's order; two sweepers would only race.
+SINGLETONS = frozenset({WorkerRole.RELAY, WorkerRole.RETENTION})

@@ -1,0 +1,83 @@
+"""A whole cluster per test module: gateways and workers as processes on the real servers, in a
+namespace of their own (topics, groups, keys, databases), so tests can share the servers."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from chat4all.devcluster import DevCluster
+from tests.servers import server_url, unique_name
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.kafka, pytest.mark.mongo]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def cluster_env(namespace: str, database_url: str) -> dict[str, str]:
+    return {
+        "CHAT4ALL_NAMESPACE": namespace,
+        "CHAT4ALL_METADATA_URL": database_url,
+        "CHAT4ALL_MONGO_URL": server_url("mongo"),
+        "CHAT4ALL_MONGO_DATABASE": namespace,
+        "CHAT4ALL_KAFKA_BOOTSTRAP_SERVERS": server_url("kafka"),
+        "CHAT4ALL_KAFKA_PARTITIONS": "4",
+        "CHAT4ALL_REDIS_URL": server_url("redis"),
+        "CHAT4ALL_ETCD_URL": server_url("etcd"),
+        "CHAT4ALL_JWT_SECRET": "cluster-test-secret-" + "x" * 32,
+        "CHAT4ALL_PASSWORD_HASH_TIME_COST": "1",
+        "CHAT4ALL_PASSWORD_HASH_MEMORY_KIB": "1024",
+        "CHAT4ALL_STARTUP_TIMEOUT_SECONDS": "30",
+    }
+
+
+async def create_database(admin_url: str, name: str) -> str:
+    """A fresh PostgreSQL database; its SQLAlchemy URL."""
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{name}"
+
+
+@pytest.fixture
+def namespace() -> str:
+    return unique_name("c4a")
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path, namespace: str) -> AsyncIterator[DevCluster]:
+    database = await create_database(server_url("postgres"), namespace)
+    local = DevCluster(
+        tmp_path,
+        env=cluster_env(namespace, database),
+        gateway_ports=(free_port(), free_port()),
+        replicas=2,
+        nginx_port=None,
+    )
+    try:
+        await asyncio.to_thread(local.start)
+        yield local
+    finally:
+        await asyncio.to_thread(local.stop)
+
+
+@pytest.fixture
+async def gateways(cluster: DevCluster) -> AsyncIterator[list[httpx.AsyncClient]]:
+    clients = [httpx.AsyncClient(base_url=url, timeout=20) for url in cluster.gateway_urls]
+    yield clients
+    for client in clients:
+        await client.aclose()

@@ -1,0 +1,82 @@
+"""Two gateways and two of every worker, as separate processes on Kafka, PostgreSQL, MongoDB
+(FerretDB), Redis and etcd."""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import uuid4
+
+import httpx
+import pytest
+
+from chat4all.devcluster import DevCluster
+from tests.integration.harness import register
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.kafka,
+    pytest.mark.mongo,
+    pytest.mark.etcd,
+    pytest.mark.slow,
+    pytest.mark.timeout(300),
+]
+
+
+async def test_a_client_on_one_gateway_gets_in_order_what_another_gateway_accepted(
+    cluster: DevCluster, gateways: list[httpx.AsyncClient]
+) -> None:
+    a, b = gateways
+    alice, bob = await register(b), await register(a)
+    conversation = await alice.private_with(bob)
+    async with bob.stream(cluster.gateway_urls[0]) as stream:
+        sent = [await alice.send(conversation, f"m{i}") for i in range(100)]
+        received = await stream.messages(100, timeout=30)
+    assert [m["message_id"] for m in received] == [s["message_id"] for s in sent]
+    assert [m["sequence_number"] for m in received] == list(range(1, 101))
+
+
+async def test_killing_a_delivery_worker_mid_burst_loses_nothing(
+    cluster: DevCluster, gateways: list[httpx.AsyncClient]
+) -> None:
+    a, b = gateways
+    alice, bob = await register(a), await register(b)
+    conversations = [await alice.private_with(await register(a)) for _ in range(3)]
+    conversations.append(await alice.private_with(bob))
+    async with bob.stream(cluster.gateway_urls[1]) as stream:
+
+        async def burst(n: int) -> list[str]:
+            ids = []
+            for i in range(n):
+                ids.append((await alice.send(conversations[3], f"b{i}"))["message_id"])
+                await alice.send(conversations[i % 3], f"o{i}")
+            return ids
+
+        sending = asyncio.create_task(burst(300))
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(cluster.kill, "delivery-1")
+        expected = await sending
+        received = await stream.messages(300, timeout=90)
+    assert [m["message_id"] for m in received] == expected
+
+
+async def test_a_message_from_one_gateway_is_read_through_the_other(
+    cluster: DevCluster, gateways: list[httpx.AsyncClient]
+) -> None:
+    a, b = gateways
+    alice = await register(a)
+    bob = await register(b)
+    conversation = await alice.private_with(bob)
+    message_id = str(uuid4())
+    await alice.send(conversation, "hello", message_id)
+    async with bob.stream(cluster.gateway_urls[1]) as stream:
+        [received] = await stream.messages(1, timeout=30)
+        assert received["message_id"] == message_id
+    r = await bob.post(f"/v1/conversations/{conversation}/read", {"up_to_sequence_number": 1})
+    assert r.status_code in (200, 204), r.text
+    for _ in range(100):
+        doc = (await alice.get(f"/v1/messages/{message_id}")).json()
+        if doc["status"] == "read":
+            break
+        await asyncio.sleep(0.1)
+    assert doc["status"] == "read", doc
