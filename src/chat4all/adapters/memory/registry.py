@@ -9,7 +9,6 @@ on the injected clock.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -181,8 +180,7 @@ class InProcessRegistry:
             waiter.woken.set()
         if self._expiry is not None:
             self._expiry.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._expiry
+            await asyncio.gather(self._expiry, return_exceptions=True)
 
     # the key space
     def _check_open(self) -> None:
