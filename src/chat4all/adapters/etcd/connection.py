@@ -119,6 +119,12 @@ class EtcdConnection:
         except Exception as e:
             raise _unavailable(e) from e
 
+    async def delete_prefix(self, prefix: bytes) -> None:
+        try:
+            await self._client.delete_prefix(prefix)
+        except Exception as e:
+            raise _unavailable(e) from e
+
     async def create(self, key: bytes, value: bytes, lease: int) -> KeyValue:
         """Put `key` unless it exists, in one transaction; return the key as stored."""
         txn = self._client.transactions
