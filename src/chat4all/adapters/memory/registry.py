@@ -247,8 +247,9 @@ class InProcessRegistry:
         lease = self._leases.get(lease_id)
         if lease is not None and lease.expires_at is None:
             lease.expires_at = self._clock.monotonic() + lease.ttl
-            if self._expiry is None or self._expiry.done():
-                self._expiry = asyncio.create_task(self._expire_leases())
+            if self._expiry is not None:  # it may sleep past this deadline: start over
+                self._expiry.cancel()
+            self._expiry = asyncio.create_task(self._expire_leases())
 
     async def _expire_leases(self) -> None:
         while True:
