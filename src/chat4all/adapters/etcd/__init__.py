@@ -1,0 +1,1 @@
+"""etcd v3 adapters: the cluster profile's registry (discovery, config, elections)."""
