@@ -21,6 +21,7 @@ from chat4all.ports.metadata import MetadataStore
 from chat4all.ports.realtime import KeyValueCache, PresenceStore, RealtimeHub
 from chat4all.services.auth import AuthPolicy, AuthService
 from chat4all.services.conversations import ConversationService
+from chat4all.services.interfaces import Auth, Conversations, Messages
 from chat4all.services.messages import MessagePolicy, MessageService
 from chat4all.services.stream import Send, StreamSession
 from chat4all.settings import Settings
@@ -41,9 +42,9 @@ class Platform:
     hub: RealtimeHub
     presence: PresenceStore
     cache: KeyValueCache
-    auth: AuthService
-    conversations: ConversationService
-    messages: MessageService
+    auth: Auth
+    conversations: Conversations
+    messages: Messages
     workers: dict[str, Worker] = field(default_factory=dict)
     _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
