@@ -191,6 +191,11 @@ class EventStream(Protocol):
     """A user's real-time events, in order; ends with `LimitExceeded` when the subscriber fell
     too far behind (subscribe again with `after`)."""
 
+    @property
+    def session_id(self) -> str:
+        """This stream's session (as the `ready` frame names it)."""
+        ...
+
     def __aiter__(self) -> AsyncIterator[Frame]: ...
 
     async def __anext__(self) -> Frame: ...
