@@ -361,3 +361,22 @@ async def test_one_service_alone(platform):
         await server.stop(0)
     with pytest.raises(ValueError, match="unknown services"):
         await start_grpc_server(platform, "127.0.0.1:0", services=["files"])
+
+
+async def test_an_unexpected_error_is_internal_and_logged(platform, internal_tokens, caplog):
+    from chat4all.adapters.grpc import RemoteServiceError, connect
+
+    server = await start_grpc_server(platform, "127.0.0.1:0", internal_tokens=internal_tokens)
+    remote = connect(f"127.0.0.1:{server.port}", internal_tokens.token)
+
+    async def broken(username: str) -> None:
+        raise RuntimeError("a bug")
+
+    platform.auth.user_id_of = broken
+    try:
+        with pytest.raises(RemoteServiceError, match="INTERNAL: an unexpected error occurred"):
+            await remote.auth.user_id_of("anyone")
+    finally:
+        await remote.close()
+        await server.stop(0)
+    assert "unhandled error in a gRPC call" in caplog.text

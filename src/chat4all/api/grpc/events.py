@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from chat4all.api.grpc import codec
 from chat4all.api.grpc.errors import Context, streaming, unary
@@ -20,7 +20,7 @@ class EventServicer(events_pb2_grpc.EventServiceServicer):
     @streaming
     async def Subscribe(
         self, request: pb.SubscribeRequest, context: Context
-    ) -> AsyncIterator[pb.Event]:
+    ) -> AsyncGenerator[pb.Event, None]:
         user_id = await self._callers.user_id(context)
         after = {codec.uuid(cid, "after"): seq for cid, seq in request.after.items()}
         stream = await self._events.subscribe(user_id, after)
