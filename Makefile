@@ -3,8 +3,11 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 STAMP := $(VENV)/.synced
+# The gRPC code generated from proto/ (not committed): src/chat4all/v1/
+PROTOS := $(wildcard proto/chat4all/v1/*.proto)
+GENERATED := src/chat4all/v1/.generated
 
-.PHONY: up test test-fast lint bench clean infra cluster-up
+.PHONY: up test test-fast lint bench clean infra cluster-up proto
 
 $(UV):  # uv itself, when the machine has none (Debian's own Python needs the second form)
 	python3 -m pip install --user --quiet uv || \
@@ -14,29 +17,35 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen
 	@touch $@
 
-up: $(STAMP) ## start the embedded platform on http://127.0.0.1:8080 (data in ./data)
+$(GENERATED): $(PROTOS) scripts/gen_proto.py $(STAMP)
+	$(UV) run python scripts/gen_proto.py
+	@touch $@
+
+proto: $(GENERATED) ## generate the gRPC code from proto/ (every target below does it first)
+
+up: $(STAMP) $(GENERATED) ## start the embedded platform on http://127.0.0.1:8080 (data in ./data)
 	$(UV) run chat4all up --data-dir data
 
-lint: $(STAMP) ## ruff and mypy
-	$(UV) run ruff check src tests bench
-	$(UV) run ruff format --check src tests bench
+lint: $(STAMP) $(GENERATED) ## ruff and mypy
+	$(UV) run ruff check src tests bench scripts
+	$(UV) run ruff format --check src tests bench scripts
 	$(UV) run mypy
 
-cluster-up: $(STAMP) infra ## a local cluster: 2 gateways, 2 of each worker, nginx on :8080
+cluster-up: $(STAMP) $(GENERATED) infra ## a local cluster: 2 gateways, 2 of each worker, nginx on :8080
 	$(UV) run chat4all cluster
 
 infra: ## install (once) and start the real servers the tests use, on 127.0.0.1
 	scripts/infra/up.sh
 
-test: $(STAMP) lint infra ## every test, on every real server, including the slow ones
+test: $(STAMP) $(GENERATED) lint infra ## every test, on every real server, including the slow ones
 	$(UV) run pytest -n auto --dist loadgroup -q
 
 SERVER_MARKS := postgres or redis or etcd or kafka or mongo
-test-fast: $(STAMP) ## the quick loop: no slow tests, no servers, no lint
+test-fast: $(STAMP) $(GENERATED) ## the quick loop: no slow tests, no servers, no lint
 	$(UV) run pytest -n auto -q -m "not slow and not ($(SERVER_MARKS))"
 
-bench: $(STAMP) ## S1 and S2 load scenarios; prints throughput and latency percentiles
+bench: $(STAMP) $(GENERATED) ## S1 and S2 load scenarios; prints throughput and latency percentiles
 	$(UV) run python -m bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache src/chat4all/v1

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from chat4all.api.app import create_app
-from chat4all.services.auth import Principal
+from chat4all.services.interfaces import Principal
 
 USER = uuid.uuid4()
 

@@ -68,3 +68,25 @@ async def test_tampered_token_is_refused(auth):
     tampered = f"{head}.{body}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
     with pytest.raises(Unauthenticated, match="not valid"):
         await auth.authenticate(tampered)
+
+
+async def test_internal_tokens_and_access_tokens_are_never_each_other(auth, clock):
+    from chat4all.services.auth import InternalTokens
+
+    await auth.register("erin", "erin@example.com", "long password")
+    access = (await auth.login("erin", "long password")).access_token
+    internal = InternalTokens("s" * 40, clock, service="gateway")
+    token = internal.token()
+    assert internal.check(token) == "service:gateway"
+    assert internal.token() == token  # reused while fresh
+    with pytest.raises(Unauthenticated, match="not valid"):
+        await auth.authenticate(token)
+    with pytest.raises(Unauthenticated, match="not a valid internal token"):
+        internal.check(access)
+    with pytest.raises(Unauthenticated, match="not a valid internal token"):
+        InternalTokens("t" * 40, clock).check(token)  # another secret
+    clock.advance(5 * 60 - 30)
+    assert internal.token() != token  # reissued before it expires
+    clock.advance(31)
+    with pytest.raises(Unauthenticated, match="expired"):
+        internal.check(token)

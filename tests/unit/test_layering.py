@@ -57,4 +57,35 @@ def test_adapters_never_import_one_another(path):
     for name in imports_of(path):
         if name.startswith("chat4all.adapters"):
             assert name.startswith(own), name
+        if name in SERVICE_INTERFACES:  # what a remote service client implements
+            continue
         assert not name.startswith(("chat4all.services", "chat4all.api", "chat4all.workers")), name
+
+
+# The services' interfaces and the shapes they send, which adapters may implement.
+SERVICE_INTERFACES = ("chat4all.services.interfaces", "chat4all.services.frames")
+
+
+@pytest.mark.parametrize("module", SERVICE_INTERFACES)
+def test_service_interfaces_import_only_the_core(module):
+    path = SRC.parent / (module.replace(".", "/") + ".py")
+    for name in imports_of(path):
+        top = name.split(".")[0]
+        assert (
+            top in sys.stdlib_module_names
+            or top == "orjson"
+            or name.startswith(("chat4all.domain", "chat4all.ports", *SERVICE_INTERFACES))
+        ), name
+
+
+GRPC_EDGES = ("api/grpc", "adapters/grpc", "v1")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in SRC.rglob("*.py") if not str(p.relative_to(SRC)).startswith(GRPC_EDGES)],
+    ids=lambda p: str(p.relative_to(SRC)),
+)
+def test_only_the_grpc_edges_import_grpc_and_the_generated_code(path):
+    for name in imports_of(path):
+        assert not name.startswith(("grpc", "chat4all.v1", "google.protobuf")), name

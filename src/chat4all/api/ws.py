@@ -17,8 +17,8 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from chat4all.bootstrap import Platform
 from chat4all.domain.errors import Chat4AllError, Unauthenticated
 from chat4all.ports.realtime import Subscription, SubscriptionLost
-from chat4all.services.auth import Principal
 from chat4all.services.frames import frame
+from chat4all.services.interfaces import Principal
 from chat4all.services.stream import StreamSession
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from chat4all.domain.errors import Unavailable
 from chat4all.ports.clock import Clock
 from chat4all.ports.metadata import MetadataStore
 from chat4all.ports.registry import Registry
-from chat4all.roles import SINGLETONS, Role
+from chat4all.roles import SINGLETONS, Role, ServiceRole
 from chat4all.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
     registry = await connect_with_retry(
         "etcd",
         settings.etcd_url,
-        lambda: EtcdRegistry.connect(settings.etcd_url, prefix=f"/{ns}/"),
+        lambda: EtcdRegistry.connect(settings.etcd_url, clock, root=f"/{ns}"),
         timeout,
     )
     platform = wire(
@@ -90,10 +90,19 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
     )
     platform.workers["retention"] = _retention_sweep(platform, clock)
     platform.workers = {
-        name: _singleton(registry, name, worker) if name in SINGLETONS else worker
+        name: _singleton(registry, clock, name, worker) if name in SINGLETONS else worker
         for name, worker in platform.workers.items()
         if name in roles
     }
+    for role in roles:
+        if role is ServiceRole.GATEWAY:
+            address = f"http://{settings.advertise_host}:{settings.port}"
+        elif isinstance(role, ServiceRole):
+            address = f"{settings.advertise_host}:{settings.grpc_port}"
+        else:
+            continue
+        registration = await registry.register(role, instance_id(), address)
+        platform.closers.append(registration.close)
     platform.closers += [realtime.close, registry.close]
     return platform
 
@@ -110,11 +119,11 @@ async def _metadata(url: str) -> MetadataStore:
     return store
 
 
-def _singleton(registry: Registry, name: str, worker: Worker) -> Worker:
+def _singleton(registry: Registry, clock: Clock, name: str, worker: Worker) -> Worker:
     from chat4all.workers.leader import run_as_leader
 
     async def run() -> None:
-        await run_as_leader(registry, name, worker)
+        await run_as_leader(registry, name, worker, clock=clock, candidate=instance_id())
 
     return run
 

@@ -17,6 +17,7 @@ from chat4all.ports.metadata import MetadataStore
 from chat4all.ports.realtime import KeyValueCache, PresenceStore, RealtimeHub
 from chat4all.services.auth import AuthPolicy, AuthService
 from chat4all.services.conversations import ConversationService
+from chat4all.services.interfaces import Auth, Conversations, Messages
 from chat4all.services.messages import MessagePolicy, MessageService
 from chat4all.services.stream import Send, StreamSession
 from chat4all.settings import Settings
@@ -37,9 +38,9 @@ class Platform:
     hub: RealtimeHub
     presence: PresenceStore
     cache: KeyValueCache
-    auth: AuthService
-    conversations: ConversationService
-    messages: MessageService
+    auth: Auth
+    conversations: Conversations
+    messages: Messages
     workers: dict[str, Worker] = field(default_factory=dict)
     # What else the profile opened (hub connections, the registry), closed last by stop().
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)

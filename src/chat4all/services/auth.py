@@ -3,6 +3,11 @@
 Access tokens are short-lived JWTs (HS256). Refresh tokens are random strings stored only as
 SHA-256 hashes; each refresh rotates the token, and presenting an already rotated token revokes
 its whole family (a stolen token is detected the first time either party uses it).
+
+Internal tokens are what one Chat4All process shows another when it calls a service on a
+user's behalf (the gateway calling a remote message service): short-lived JWTs for another
+audience, signed with the same secret. A user's access token is never an internal one, nor the
+reverse.
 """
 
 from __future__ import annotations
@@ -18,31 +23,17 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from chat4all.domain.errors import Unauthenticated
+from chat4all.domain.errors import NotFound, Unauthenticated
 from chat4all.domain.users import User, check_email, check_password, check_username
 from chat4all.ports.clock import Clock
 from chat4all.ports.metadata import MetadataStore, RefreshToken
 from chat4all.ports.realtime import KeyValueCache
+from chat4all.services.interfaces import Principal, TokenPair
 
 ISSUER = "chat4all"
+INTERNAL_AUDIENCE = "chat4all-internal"
 _REVOKED_PREFIX = "revoked-jti:"
 _VERIFIED_TOKENS = 10_000
-
-
-@dataclass(frozen=True)
-class TokenPair:
-    access_token: str
-    refresh_token: str
-    expires_in: int
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who a valid access token speaks for."""
-
-    user_id: UUID
-    token_id: str
-    expires_at: float
 
 
 @dataclass(frozen=True)
@@ -143,13 +134,19 @@ class AuthService:
             user_id = UUID(claims["sub"])
         except ValueError as e:
             raise Unauthenticated("the access token is not valid") from e
-        return Principal(user_id, claims["jti"], float(claims["exp"]))
+        return Principal(user_id, claims["jti"], float(claims["exp"]), access_token)
 
     async def get_user(self, user_id: UUID) -> User:
         user = await self._store.get_user(user_id)
         if user is None:
             raise Unauthenticated("the account no longer exists")
         return user
+
+    async def user_id_of(self, username: str) -> UUID:
+        user = await self._store.get_user_by_username(username)
+        if user is None:
+            raise NotFound(f"no user is called {username!r}")
+        return user.user_id
 
     @property
     def _access_seconds(self) -> int:
@@ -189,6 +186,63 @@ class AuthService:
             "exp": int((now + self._policy.access_ttl).timestamp()),
         }
         return jwt.encode(claims, self._policy.secret, algorithm="HS256")
+
+
+class InternalTokens:
+    """Issues and checks internal tokens: what a Chat4All process shows another when it calls
+    a service on a user's behalf."""
+
+    def __init__(
+        self,
+        secret: str,
+        clock: Clock,
+        service: str = "gateway",
+        ttl: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self._secret = secret
+        self._clock = clock
+        self._service = service
+        self._ttl = ttl
+        self._current: tuple[str, float] | None = None
+
+    def token(self) -> str:
+        """A valid token for this process; the same one until it nears expiry."""
+        now = self._clock.now()
+        if (
+            self._current is None
+            or self._current[1] - now.timestamp() < self._ttl.total_seconds() / 5
+        ):
+            expires = now + self._ttl
+            claims = {
+                "iss": ISSUER,
+                "aud": INTERNAL_AUDIENCE,
+                "sub": f"service:{self._service}",
+                "iat": int(now.timestamp()),
+                "exp": int(expires.timestamp()),
+            }
+            self._current = (
+                jwt.encode(claims, self._secret, algorithm="HS256"),
+                expires.timestamp(),
+            )
+        return self._current[0]
+
+    def check(self, token: str) -> str:
+        """The calling service's name; `Unauthenticated` unless `token` is a valid internal
+        token."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=["HS256"],
+                issuer=ISSUER,
+                audience=INTERNAL_AUDIENCE,
+                options={"require": ["exp", "sub", "iss", "aud"], "verify_exp": False},
+            )
+        except jwt.PyJWTError as e:
+            raise Unauthenticated("not a valid internal token") from e
+        if float(claims["exp"]) <= self._clock.now().timestamp():
+            raise Unauthenticated("the internal token has expired")
+        return str(claims["sub"])
 
 
 def _digest(token: str) -> str:

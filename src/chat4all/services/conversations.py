@@ -4,8 +4,6 @@ whether the conversation does not exist or the caller is not in it, is the same 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -23,27 +21,13 @@ from chat4all.domain.conversations import (
 )
 from chat4all.domain.errors import InvalidInput, NotFound
 from chat4all.domain.events import Event, Topic
-from chat4all.domain.messages import ConversationSummary
 from chat4all.ports.clock import Clock
 from chat4all.ports.messages import MessageStore
 from chat4all.ports.metadata import MetadataStore
 from chat4all.ports.realtime import KeyValueCache
+from chat4all.services.interfaces import ConversationView
 
 MEMBERS_CACHE_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class ConversationView:
-    conversation: Conversation
-    members: list[Member]
-    summary: ConversationSummary | None = None
-    unread_count: int = 0
-
-    @property
-    def last_activity(self) -> datetime:
-        if self.summary and self.summary.last_message_at:
-            return self.summary.last_message_at
-        return self.conversation.created_at
 
 
 def not_found(conversation_id: UUID) -> NotFound:

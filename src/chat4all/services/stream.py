@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
@@ -20,9 +20,8 @@ from chat4all.domain.messages import MAX_SEQUENCE_NUMBER
 from chat4all.ports.clock import Clock
 from chat4all.ports.messages import MessageStore
 from chat4all.ports.realtime import PresenceStore, RealtimeHub, Subscription
-from chat4all.services.conversations import ConversationService
 from chat4all.services.frames import frame, message_new, message_view
-from chat4all.services.messages import MessageService
+from chat4all.services.interfaces import Conversations, Messages
 
 PAGE = 100
 TYPING_SECONDS = 6
@@ -38,8 +37,8 @@ class StreamSession:
         send: Send,
         *,
         store: MessageStore,
-        messages: MessageService,
-        conversations: ConversationService,
+        messages: Messages,
+        conversations: Conversations,
         hub: RealtimeHub,
         presence: PresenceStore,
         clock: Clock,
@@ -59,15 +58,17 @@ class StreamSession:
         self._recent: OrderedDict[str, tuple[str, int, str]] = OrderedDict()
         self._lock = asyncio.Lock()
 
-    async def open(self) -> Subscription:
-        """Subscribe, announce, and send everything not yet delivered to this user."""
+    async def open(self, after: Mapping[UUID, int] | None = None) -> Subscription:
+        """Subscribe, announce, and send everything not yet delivered to this user (for the
+        conversations in `after`, everything past the sequence number given)."""
+        resume = await self._positions(after or {})
         subscription = await self._hub.subscribe(self.user_id)
         await self._presence.connected(self.user_id, self.session_id, self._clock.now())
         try:
             await self._send(
                 frame("ready", {"user_id": str(self.user_id), "session_id": self.session_id})
             )
-            await self._catch_up()
+            await self._catch_up(resume)
         except BaseException:
             await subscription.close()
             await self.close()
@@ -133,28 +134,13 @@ class StreamSession:
 
     async def _on_typing(self, data: dict[str, Any]) -> None:
         cid = _uuid(data, "conversation_id")
-        members = await self._conversations.member_ids(cid, self.user_id)
-        others = [m for m in members if m != self.user_id]
-        typing = {"conversation_id": str(cid), "user_id": str(self.user_id)}
-        await self._hub.publish(others, frame("typing", typing | {"expires_in": TYPING_SECONDS}))
+        await publish_typing(self._hub, self._conversations, self.user_id, cid)
 
     async def _on_resume(self, data: dict[str, Any]) -> None:
         after = data.get("after")
         if not isinstance(after, dict):
             raise InvalidInput('resume needs `after`: {"<conversation_id>": <last seen seq>}')
-        wanted: dict[UUID, int] = {}
-        for key, value in after.items():
-            try:
-                cid, seq = UUID(key), int(value)
-            except (ValueError, TypeError) as e:
-                raise InvalidInput(
-                    f"resume: {key!r}: {value!r} is not a conversation id and seq"
-                ) from e
-            if not 0 <= seq <= MAX_SEQUENCE_NUMBER:
-                raise InvalidInput(f"resume: {seq} is not a sequence number")
-            wanted[cid] = seq
-        for cid in wanted:
-            await self._conversations.member_ids(cid, self.user_id)
+        wanted = await self._positions(after)
         async with self._lock:
             for cid, seq in wanted.items():
                 await self._replay(cid, seq, before=None)
@@ -170,12 +156,29 @@ class StreamSession:
         "ping": _on_ping,
     }
 
-    async def _catch_up(self) -> None:
+    async def _positions(self, after: Mapping[Any, Any]) -> dict[UUID, int]:
+        """Resume positions, checked: conversation ids of the user's, and sequence numbers."""
+        wanted: dict[UUID, int] = {}
+        for key, value in after.items():
+            try:
+                cid, seq = UUID(str(key)), int(value)
+            except (ValueError, TypeError) as e:
+                raise InvalidInput(
+                    f"resume: {key!r}: {value!r} is not a conversation id and seq"
+                ) from e
+            if not 0 <= seq <= MAX_SEQUENCE_NUMBER:
+                raise InvalidInput(f"resume: {seq} is not a sequence number")
+            wanted[cid] = seq
+        for cid in wanted:
+            await self._conversations.member_ids(cid, self.user_id)
+        return wanted
+
+    async def _catch_up(self, resume: Mapping[UUID, int]) -> None:
         conversations = await self._conversations.for_user(self.user_id)
         async with self._lock:
             for view in conversations:
                 cid = view.conversation.conversation_id
-                start = view.members[0].last_delivered_seq
+                start = resume.get(cid, view.members[0].last_delivered_seq)
                 last = view.summary.last_sequence_number if view.summary else 0
                 if last > start:
                     await self._replay(cid, start, before=None)
@@ -218,6 +221,16 @@ class StreamSession:
         )
         if len(self._recent) > _RECENT:
             self._recent.popitem(last=False)
+
+
+async def publish_typing(
+    hub: RealtimeHub, conversations: Conversations, user_id: UUID, conversation_id: UUID
+) -> None:
+    """Tell the conversation's other members that `user_id` is typing."""
+    members = await conversations.member_ids(conversation_id, user_id)
+    others = [m for m in members if m != user_id]
+    typing = {"conversation_id": str(conversation_id), "user_id": str(user_id)}
+    await hub.publish(others, frame("typing", typing | {"expires_in": TYPING_SECONDS}))
 
 
 def _uuid(data: dict[str, Any], field: str) -> UUID:

@@ -17,7 +17,7 @@ from chat4all.api.rest.schemas import (
     UserOut,
 )
 from chat4all.domain.errors import InvalidInput
-from chat4all.services.auth import TokenPair
+from chat4all.services.interfaces import TokenPair
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"], responses=PROBLEM_RESPONSES)
 

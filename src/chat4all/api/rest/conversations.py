@@ -22,7 +22,7 @@ from chat4all.api.rest.schemas import (
 )
 from chat4all.domain.conversations import Member
 from chat4all.domain.errors import InvalidInput
-from chat4all.services.conversations import ConversationView
+from chat4all.services.interfaces import ConversationView
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"], responses=PROBLEM_RESPONSES)
 

@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 
 from chat4all.bootstrap import Platform
 from chat4all.domain.errors import Unauthenticated
-from chat4all.services.auth import Principal
+from chat4all.services.interfaces import Principal
 
 
 async def get_platform(request: Request) -> Platform:

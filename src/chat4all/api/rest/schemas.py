@@ -16,7 +16,7 @@ Strict = ConfigDict(extra="forbid")
 MAX_METADATA_BYTES = 16 * 1024
 
 
-def _storable(value: dict[str, Any]) -> dict[str, Any]:
+def storable_metadata(value: dict[str, Any]) -> dict[str, Any]:
     """Metadata is stored as JSON by every store: integers within 64 bits, bounded size."""
     try:
         encoded = orjson.dumps(value)
@@ -31,7 +31,7 @@ def _storable(value: dict[str, Any]) -> dict[str, Any]:
 
 Metadata = Annotated[
     dict[str, Any],
-    AfterValidator(_storable),
+    AfterValidator(storable_metadata),
     Field(description="Free-form JSON for the client (at most 16 KiB, integers within 64 bits)."),
 ]
 
@@ -140,7 +140,9 @@ class FilePayload(BaseModel):
     metadata: Metadata = Field(default_factory=dict)
 
 
-ChannelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
+CHANNEL_PATTERN = r"^[a-z][a-z0-9_]{1,31}$"
+MAX_TARGET_CHANNELS = 8
+ChannelName = Annotated[str, Field(pattern=CHANNEL_PATTERN)]
 
 
 class SendMessageRequest(BaseModel):
@@ -151,7 +153,9 @@ class SendMessageRequest(BaseModel):
     )
     payload: Annotated[TextPayload | FilePayload, Field(discriminator="type")]
     target_channels: list[ChannelName] | None = Field(
-        None, max_length=8, description='Channels to deliver on; default ["internal"].'
+        None,
+        max_length=MAX_TARGET_CHANNELS,
+        description='Channels to deliver on; default ["internal"].',
     )
     reply_to_message_id: UUID | None = None
     metadata: Metadata = Field(default_factory=dict)

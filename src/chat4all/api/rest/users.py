@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from chat4all.api.rest.deps import PROBLEM_RESPONSES, CallerDep
 from chat4all.api.rest.schemas import PresenceOut, UserOut
-from chat4all.domain.errors import InvalidInput, NotFound
+from chat4all.domain.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["users"], responses=PROBLEM_RESPONSES)
 
@@ -25,10 +25,7 @@ async def me(caller: CallerDep) -> UserOut:
 @router.get("/users/by-username/{username}")
 async def by_username(username: str, caller: CallerDep) -> UserOut:
     """Find someone to talk to. Only the id and username are shown."""
-    user = await caller.platform.metadata.get_user_by_username(username)
-    if user is None:
-        raise NotFound(f"no user is called {username!r}")
-    return UserOut(user_id=user.user_id, username=user.username)
+    return UserOut(user_id=await caller.platform.auth.user_id_of(username), username=username)
 
 
 @router.get("/presence")
