@@ -73,6 +73,9 @@ class DevCluster:
     def start(self) -> None:
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
         self.run_command("migrate", "--cluster")
+        services = [r for r in ServiceRole if r is not ServiceRole.GATEWAY]
+        for i in range(1, self.replicas + 1):  # gRPC on free ports, announced in etcd
+            self.spawn(f"services-{i}", "serve", *services, env={"CHAT4ALL_GRPC_PORT": "0"})
         for i, port in enumerate(self.gateway_ports, 1):
             self.spawn(f"gateway-{i}", "serve", ServiceRole.GATEWAY, "--port", str(port))
         for role in WorkerRole:
@@ -83,10 +86,15 @@ class DevCluster:
         if self.nginx_port is not None:
             self.start_nginx()
 
-    def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, name: str, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log = (self.workdir / "logs" / f"{name}.log").open("ab")
         process = subprocess.Popen(
-            [_executable(), *args], env=self._environment(), stdout=log, stderr=subprocess.STDOUT
+            [_executable(), *args],
+            env={**self._environment(), **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         self.processes[name] = process
         return process

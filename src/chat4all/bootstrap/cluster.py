@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 from collections.abc import Collection
+from typing import Any
 
 from chat4all.bootstrap.connect import connect_with_retry
 from chat4all.bootstrap.platform import Platform, Worker, wire
@@ -20,6 +21,7 @@ from chat4all.ports.clock import Clock
 from chat4all.ports.metadata import MetadataStore
 from chat4all.ports.registry import Registry
 from chat4all.roles import SINGLETONS, Role, ServiceRole
+from chat4all.services.auth import InternalTokens
 from chat4all.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,7 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
     """Connect to every server (retrying while one is down at start-up), wire the platform, and
     keep only the workers this process's roles name."""
     from chat4all.adapters.clock import SystemClock
-    from chat4all.adapters.etcd import EtcdRegistry
+    from chat4all.adapters.etcd.registry import EtcdRegistry
     from chat4all.adapters.kafka import KafkaEventBus
     from chat4all.adapters.mongo import MongoMessageStore
     from chat4all.adapters.redis import RedisRealtime
@@ -94,14 +96,14 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
         for name, worker in platform.workers.items()
         if name in roles
     }
-    for role in roles:
-        if role is ServiceRole.GATEWAY:
-            address = f"http://{settings.advertise_host}:{settings.port}"
-        elif isinstance(role, ServiceRole):
-            address = f"{settings.advertise_host}:{settings.grpc_port}"
-        else:
-            continue
-        registration = await registry.register(role, instance_id(), address)
+    tokens = InternalTokens(settings.resolved_jwt_secret(), clock)
+    served = [role for role in roles if role in GRPC_SERVICES]
+    if served:
+        platform.workers["grpc"] = _grpc_server(platform, registry, served, tokens, settings)
+    if ServiceRole.GATEWAY in roles:
+        await _use_remote_services(platform, registry, tokens, timeout)
+        address = f"http://{settings.advertise_host}:{settings.port}"
+        registration = await registry.register(ServiceRole.GATEWAY, instance_id(), address)
         platform.closers.append(registration.close)
     platform.closers += [realtime.close, registry.close]
     return platform
@@ -117,6 +119,70 @@ async def _metadata(url: str) -> MetadataStore:
         await store.close()
         raise
     return store
+
+
+# What each role serves over gRPC. The event stream is served with the messages.
+GRPC_SERVICES: dict[Role, tuple[str, ...]] = {
+    ServiceRole.AUTH: ("auth",),
+    ServiceRole.CONVERSATION: ("conversation",),
+    ServiceRole.MESSAGE: ("message", "events"),
+    ServiceRole.PRESENCE: ("presence",),
+}
+
+
+def _grpc_server(
+    platform: Platform,
+    registry: Registry,
+    roles: list[Role],
+    tokens: InternalTokens,
+    settings: Settings,
+) -> Worker:
+    """Serve `roles` over gRPC; announce each in the registry once the port is bound (port 0
+    picks a free one), for as long as it serves."""
+    from chat4all.api.grpc.server import start_grpc_server
+
+    names = [name for role in roles for name in GRPC_SERVICES[role]]
+
+    async def serve() -> None:
+        server = await start_grpc_server(
+            platform, f"{settings.host}:{settings.grpc_port}", names, internal_tokens=tokens
+        )
+        address = f"{settings.advertise_host}:{server.port}"
+        registrations = [await registry.register(role, instance_id(), address) for role in roles]
+        log.info("serving %s over gRPC on %s", ", ".join(names), address)
+        try:
+            await server.wait()
+        finally:
+            for registration in registrations:
+                await registration.close()
+            await server.stop()
+
+    return serve
+
+
+async def _use_remote_services(
+    platform: Platform, registry: Registry, tokens: InternalTokens, timeout: float
+) -> None:
+    """The gateway calls auth, conversations and messages over gRPC, on every registered
+    instance of each (round robin), following the registry as instances come and go."""
+    from chat4all.adapters.grpc import (
+        CHANNEL_OPTIONS,
+        RemoteAuth,
+        RemoteConversations,
+        RemoteMessages,
+    )
+    from chat4all.adapters.grpc.discovery import DiscoveredChannel
+
+    async def channel(role: ServiceRole) -> Any:
+        opened = await DiscoveredChannel.open(registry, role, CHANNEL_OPTIONS, timeout)
+        platform.closers.insert(0, lambda: opened.close(None))
+        return opened
+
+    platform.auth = RemoteAuth(await channel(ServiceRole.AUTH), tokens.token)
+    platform.conversations = RemoteConversations(
+        await channel(ServiceRole.CONVERSATION), tokens.token
+    )
+    platform.messages = RemoteMessages(await channel(ServiceRole.MESSAGE), tokens.token)
 
 
 def _singleton(registry: Registry, clock: Clock, name: str, worker: Worker) -> Worker:
