@@ -1,7 +1,7 @@
 """A fresh PostgreSQL database per test, on the shared server that scripts/infra/ starts.
 
 The server is shared (other test runs, other xdist workers), so every test gets a database of
-its own, made from `template0`-like `template1` in a few tens of milliseconds and dropped after.
+its own: CREATE DATABASE takes a few tens of milliseconds, and it is dropped after the test.
 """
 
 from __future__ import annotations
