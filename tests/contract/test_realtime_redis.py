@@ -203,6 +203,24 @@ async def test_a_session_that_stops_reading_is_cut_off_alone(client: Redis, keys
         await hub.close()
 
 
+async def test_commands_survive_their_connections_being_killed(
+    url: str, keys: Keys, client: Redis
+) -> None:
+    # What a Redis restart does to the pool: the next command reconnects instead of failing.
+    realtime = await RedisRealtime.connect(url, clock=SystemClock(), prefix=keys.prefix)
+    try:
+        await asyncio.gather(*(realtime.cache.set(f"k{i}", b"v") for i in range(4)))
+        pool = await _connections_named(realtime.client, f"{keys.prefix}pool")
+        assert pool
+        for connection in pool:
+            await realtime.client.client_kill_filter(_id=connection["id"])
+        assert await realtime.cache.get("k0") == b"v"
+        await realtime.hub.publish([uuid4()], b"x")
+        assert (await realtime.presence.states([uuid4()]))[0].online is False
+    finally:
+        await realtime.close()  # the `client` fixture deletes the keys
+
+
 async def test_keepalive_pings_leave_a_quiet_connection_working(client: Redis, keys: Keys) -> None:
     hub = RedisHub(client, keys, keepalive_seconds=0.05)
     try:
@@ -304,13 +322,14 @@ async def test_a_heartbeat_never_revives_a_closed_session(
     assert not (await presence.states([user]))[0].online
 
 
-async def test_realtime_bundle_beats_on_its_own_until_closed(url: str, keys: Keys) -> None:
+async def test_realtime_bundle_beats_on_its_own_until_closed(
+    url: str, keys: Keys, client: Redis
+) -> None:
     clock = SystemClock()
     realtime = await RedisRealtime.connect(
         url, clock=clock, prefix=keys.prefix, session_ttl_seconds=0.6
     )
-    observer_client = open_client(url)
-    observer = RedisPresence(observer_client, keys, clock, session_ttl_seconds=0.6)
+    observer = RedisPresence(client, keys, clock, session_ttl_seconds=0.6)
     user = uuid4()
     try:
         await realtime.ping()
@@ -325,10 +344,4 @@ async def test_realtime_bundle_beats_on_its_own_until_closed(url: str, keys: Key
     finally:
         await realtime.close()  # as a crash would, as far as presence goes: no disconnect
     await asyncio.sleep(0.8)
-    try:
-        assert not (await observer.states([user]))[0].online
-    finally:
-        names = [n async for n in observer_client.scan_iter(match=f"{keys.prefix}*")]
-        if names:
-            await observer_client.delete(*names)
-        await observer_client.aclose()
+    assert not (await observer.states([user]))[0].online

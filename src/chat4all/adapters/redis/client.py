@@ -20,9 +20,10 @@ COMMAND_TIMEOUT_SECONDS = 5.0
 MAX_CONNECTIONS = 64
 
 
-def open_client(url: str) -> Redis:
+def open_client(url: str, *, client_name: str | None = None) -> Redis:
     """A client with its own connection pool for `url` (`redis://host:port/db`, `rediss://`,
-    `unix://`). Nothing is connected until the first command.
+    `unix://`), its connections named `client_name` in CLIENT LIST. Nothing is connected until
+    the first command.
 
     A command that meets a broken connection (Redis restarted) reconnects and tries twice more
     within about half a second, then fails as Unavailable: a request must not hang for the
@@ -36,6 +37,7 @@ def open_client(url: str) -> Redis:
         max_connections=MAX_CONNECTIONS,
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.25), retries=2),
         health_check_interval=30,
+        client_name=client_name,
     )
 
 

@@ -15,8 +15,9 @@ from chat4all.ports.clock import Clock
 
 @dataclass(frozen=True)
 class RedisRealtime:
-    """`hub`, `presence` and `cache` for one process. The hub adds one connection of its own
-    (subscribe mode) to the shared pool; presence heartbeats run until `close`."""
+    """`hub`, `presence` and `cache` for one process, on one connection pool (its connections
+    named `{prefix}pool` in CLIENT LIST). The hub adds one connection of its own in subscribe
+    mode (`{prefix}hub`). Presence heartbeats run until `close`."""
 
     client: Redis
     hub: RedisHub
@@ -34,7 +35,7 @@ class RedisRealtime:
     ) -> RedisRealtime:
         """The adapters for the Redis at `url`, every key and channel under `prefix`. Connects
         lazily: call `ping` to check the server at start."""
-        client = open_client(url)
+        client = open_client(url, client_name=f"{prefix}pool")
         keys = Keys(prefix)
         presence = RedisPresence(client, keys, clock, session_ttl_seconds=session_ttl_seconds)
         presence.start_heartbeats()
