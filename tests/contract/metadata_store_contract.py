@@ -122,6 +122,26 @@ class MetadataStoreContract:
             await store.create_user(make_user(username=first.username, email=f"{_name()}@x.org"))
         assert f"username '{first.username}' is taken" in caught.value.detail
 
+    async def test_username_is_unique_regardless_of_case(self, store: MetadataStore) -> None:
+        first = make_user(username=_name("Mixed_Case"))
+        await store.create_user(first)
+        twin = make_user(username=first.username.swapcase(), email=f"{_name()}@x.org")
+        with pytest.raises(AlreadyExists) as caught:
+            await store.create_user(twin)
+        assert f"username '{twin.username}' is taken" in caught.value.detail
+        assert await store.get_user(twin.user_id) is None
+
+    async def test_username_lookup_ignores_case_and_keeps_the_stored_spelling(
+        self, store: MetadataStore
+    ) -> None:
+        user = make_user(username=_name("Kim"))
+        await store.create_user(user)
+        for spelling in (user.username, user.username.upper(), user.username.lower()):
+            assert await store.get_user_by_username(spelling) == user
+        # PostgreSQL's lower() folds the Kelvin sign (U+212A) into "k"; SQLite's does not.
+        # Usernames are ASCII, so a name that is not matches nobody on either.
+        assert await store.get_user_by_username("\u212a" + user.username[1:]) is None
+
     async def test_email_is_unique(self, store: MetadataStore) -> None:
         first = make_user()
         await store.create_user(first)
@@ -138,6 +158,59 @@ class MetadataStoreContract:
             await store.create_user(clash)
         assert await store.get_user(clash.user_id) is None
         assert await store.get_user_by_username(clash.username) is None
+
+    async def test_metadata_round_trips_exactly(self, store: MetadataStore) -> None:
+        metadata = {
+            "text": 'ação, 日本語, emoji 🎉, quote " and backslash \\u0000',
+            "int64": [2**63 - 1, -(2**63)],
+            "float": 0.1,
+            "flags": [True, False, None],
+            "nested": {"empty": {}, "list": [], "deep": {"k": [1, {"x": "y"}]}},
+        }
+        user = make_user(metadata=metadata)
+        await store.create_user(user)
+        stored = await store.get_user(user.user_id)
+        assert stored is not None and stored.metadata == metadata
+
+    async def test_nul_character_is_invalid_and_stores_nothing(self, store: MetadataStore) -> None:
+        # PostgreSQL cannot store U+0000 in text or JSONB: no store accepts it.
+        user = make_user(metadata={"note": "a\x00b"})
+        with pytest.raises(InvalidInput):
+            await store.create_user(user)
+        assert await store.get_user(user.user_id) is None
+        (owner,) = await self._users(store, 1)
+        conversation = Conversation(
+            conversation_id=uuid4(),
+            type=ConversationType.GROUP,
+            created_by=owner.user_id,
+            created_at=T0,
+            updated_at=T0,
+            metadata={"title\x00": "x"},
+        )
+        with pytest.raises(InvalidInput):
+            await store.create_conversation(conversation, [(owner.user_id, Role.OWNER)])
+        assert await store.get_conversation(conversation.conversation_id) is None
+
+    async def test_ids_come_back_as_standard_uuids(self, store: MetadataStore) -> None:
+        # Not a driver's subclass (asyncpg has one): orjson and others encode only the real one.
+        conversation, people = await self._group(store, 2)
+        token = make_token(people[0].user_id)
+        await store.add_refresh_token(token)
+        user = await store.get_user(people[0].user_id)
+        stored_token = await store.get_refresh_token(token.token_hash)
+        [(listed, membership)] = await store.list_memberships(people[1].user_id)
+        assert user is not None and stored_token is not None
+        ids = [
+            user.user_id,
+            stored_token.token_id,
+            stored_token.user_id,
+            stored_token.family_id,
+            listed.conversation_id,
+            listed.created_by,
+            membership.user_id,
+            *(m.user_id for m in await store.list_members(conversation.conversation_id)),
+        ]
+        assert {type(i) for i in ids} == {UUID}
 
     async def test_get_users_returns_those_that_exist(self, store: MetadataStore) -> None:
         a, b, c = await self._users(store, 3)
@@ -452,6 +525,27 @@ class MetadataStoreContract:
         await asyncio.gather(*(store.advance_watermarks(cid, uid, read_seq=s) for s in seqs))
         now = await store.get_member(cid, uid)
         assert now is not None and now.last_read_seq == 20
+
+    async def test_concurrent_batches_over_the_same_rows_all_land(
+        self, store: MetadataStore
+    ) -> None:
+        # Batches that touch the same members in opposite orders: a store that locked rows in
+        # the order given would deadlock (PostgreSQL) and lose a batch.
+        conversation, people = await self._group(store, 6)
+        cid = conversation.conversation_id
+        ids = [p.user_id for p in people]
+
+        def batch(seq: int, order: list[UUID]) -> list[WatermarkMove]:
+            return [WatermarkMove(cid, u, read_seq=seq, delivered_seq=seq) for u in order]
+
+        await asyncio.gather(
+            *(
+                store.advance_many_watermarks(batch(i, ids if i % 2 else ids[::-1]))
+                for i in range(1, 21)
+            )
+        )
+        for member in await store.list_members(cid):
+            assert (member.last_read_seq, member.last_delivered_seq) == (20, 20)
 
     async def test_watermarks_of_non_member_is_none(self, store: MetadataStore) -> None:
         conversation, _ = await self._group(store)

@@ -34,6 +34,13 @@ class TestInProcessCache(KeyValueCacheContract):
     def cache(self, clock):
         return InProcessCache(clock)
 
+    @pytest.fixture
+    def pass_time(self, clock):
+        async def advance(seconds: float) -> None:
+            clock.advance(seconds)
+
+        return advance
+
 
 async def test_a_session_that_stops_reading_is_cut_off():
     hub = InProcessHub()

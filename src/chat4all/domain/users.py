@@ -12,7 +12,12 @@ from uuid import UUID
 from chat4all.domain.errors import InvalidInput
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,63}$")
-EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,63}$")
+# No control characters (PostgreSQL cannot store NUL) and at most 254 characters (RFC 5321's
+# path limit), so every metadata store keeps exactly what this accepts (VARCHAR(255)).
+EMAIL_PATTERN = re.compile(
+    r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,190}\.[^@\s\x00-\x1f\x7f]{2,63}$"
+)
+MAX_EMAIL_LENGTH = 254
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
 
@@ -45,7 +50,7 @@ def check_username(username: str) -> str:
 
 
 def check_email(email: str) -> str:
-    if not EMAIL_PATTERN.match(email):
+    if len(email) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.match(email):
         raise InvalidInput("email is not a valid address")
     return email.lower()
 

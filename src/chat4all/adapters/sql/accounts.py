@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -36,7 +36,7 @@ async def create_user_txn(conn: AsyncConnection, user: User) -> None:
             )
         )
     except IntegrityError as e:
-        if violates(e, users, "uq_users_username"):
+        if violates(e, users, "uq_users_username_lower") or violates(e, users, "uq_users_username"):
             raise AlreadyExists(f"username {user.username!r} is taken") from e
         if violates(e, users, "uq_users_email"):
             raise AlreadyExists(f"email {user.email!r} is taken") from e
@@ -50,7 +50,15 @@ async def get_user_txn(conn: AsyncConnection, user_id: UUID) -> User | None:
 
 
 async def get_user_by_username_txn(conn: AsyncConnection, username: str) -> User | None:
-    return await _user_where(conn, users.c.username == username)
+    """The user of that name, whatever its case (the unique index on lower(username)).
+
+    Stored usernames are ASCII. A name that is not must match none of them on either database,
+    though PostgreSQL's lower() (and Python's) would fold some letters into ASCII: the Kelvin
+    sign U+212A becomes "k". SQLite's lower() folds only A-Z.
+    """
+    if not username.isascii():
+        return None
+    return await _user_where(conn, func.lower(users.c.username) == username.lower())
 
 
 async def _user_where(conn: AsyncConnection, where: ColumnElement[bool]) -> User | None:

@@ -208,6 +208,9 @@ _ADVANCE_WATERMARKS = (
 async def advance_many_watermarks_txn(
     conn: AsyncConnection, moves: Sequence[WatermarkMove]
 ) -> None:
+    # Rows are locked in one global order (conversation, user): two batches that share rows
+    # then wait for each other on PostgreSQL instead of deadlocking.
+    ordered = sorted(moves, key=lambda m: (m.conversation_id, m.user_id))
     await conn.execute(
         _ADVANCE_WATERMARKS,
         [
@@ -217,7 +220,7 @@ async def advance_many_watermarks_txn(
                 "b_read": m.read_seq,
                 "b_delivered": m.delivered_seq,
             }
-            for m in moves
+            for m in ordered
         ],
     )
 

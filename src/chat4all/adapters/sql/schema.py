@@ -112,6 +112,9 @@ users = Table(
     Index("idx_users_email", "email"),
     Index("idx_users_username", "username"),
 )
+# Usernames are unique regardless of case, and looked up by `lower(username)`: this index does
+# both, on SQLite and PostgreSQL alike (usernames are ASCII, where their lower() agree).
+Index("uq_users_username_lower", func.lower(users.c.username), unique=True)
 
 user_channels = Table(
     "user_channels",
