@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chat4all.bootstrap.connect import connect_with_retry
 from chat4all.bootstrap.platform import Platform, Worker, wire
@@ -23,6 +23,9 @@ from chat4all.ports.registry import Registry
 from chat4all.roles import SINGLETONS, Role, ServiceRole
 from chat4all.services.auth import InternalTokens
 from chat4all.settings import Settings
+
+if TYPE_CHECKING:
+    from chat4all.adapters.redis import RedisRealtime
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,6 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
     from chat4all.adapters.etcd.registry import EtcdRegistry
     from chat4all.adapters.kafka import KafkaEventBus
     from chat4all.adapters.mongo import MongoMessageStore
-    from chat4all.adapters.redis import RedisRealtime
 
     clock = SystemClock()
     timeout = settings.startup_timeout_seconds
@@ -69,10 +71,7 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
         timeout,
     )
     realtime = await connect_with_retry(
-        "Redis",
-        settings.redis_url,
-        lambda: RedisRealtime.connect(settings.redis_url, prefix=f"{ns}:"),
-        timeout,
+        "Redis", settings.redis_url, lambda: _realtime(settings.redis_url, clock, f"{ns}:"), timeout
     )
     registry = await connect_with_retry(
         "etcd",
@@ -107,6 +106,18 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
         platform.closers.append(registration.close)
     platform.closers += [realtime.close, registry.close]
     return platform
+
+
+async def _realtime(url: str, clock: Clock, prefix: str) -> RedisRealtime:
+    from chat4all.adapters.redis import RedisRealtime
+
+    realtime = await RedisRealtime.connect(url, clock=clock, prefix=prefix)
+    try:
+        await realtime.ping()
+    except Unavailable:
+        await realtime.close()
+        raise
+    return realtime
 
 
 async def _metadata(url: str) -> MetadataStore:
