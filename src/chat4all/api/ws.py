@@ -15,7 +15,7 @@ import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from chat4all.bootstrap import Platform
-from chat4all.domain.errors import Chat4AllError, Unauthenticated
+from chat4all.domain.errors import Chat4AllError, Unauthenticated, Unavailable
 from chat4all.ports.realtime import Subscription, SubscriptionLost
 from chat4all.services.frames import frame
 from chat4all.services.interfaces import Principal
@@ -29,6 +29,7 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_INVALID_DATA = 1007
 CLOSE_POLICY = 1008
 CLOSE_INTERNAL_ERROR = 1011
+CLOSE_TRY_AGAIN_LATER = 1013  # a store or the hub is unreachable; reconnecting later works
 
 
 @router.websocket("/v1/stream")
@@ -42,12 +43,20 @@ async def stream(websocket: WebSocket) -> None:
         return
     except (WebSocketDisconnect, TimeoutError):
         return
+    except Unavailable as e:
+        await websocket.close(CLOSE_TRY_AGAIN_LATER, e.detail[:120])
+        return
 
     async def send(raw: bytes) -> None:
         await websocket.send_text(raw.decode())
 
     session = platform.stream_session(principal.user_id, send)
-    subscription = await session.open()
+    try:
+        subscription = await session.open()
+    except Unavailable as e:  # open() has undone what it had done
+        with contextlib.suppress(Exception):
+            await websocket.close(CLOSE_TRY_AGAIN_LATER, e.detail[:120])
+        return
     pump = asyncio.create_task(_pump(subscription, session))
     reader = asyncio.create_task(_read(websocket, session))
     try:
@@ -62,6 +71,8 @@ async def stream(websocket: WebSocket) -> None:
         close = reader.result()
     elif pump.done() and not pump.cancelled() and isinstance(pump.exception(), SubscriptionLost):
         close = (CLOSE_POLICY, "too far behind; reconnect and resume")
+    elif pump.done() and not pump.cancelled() and isinstance(pump.exception(), Unavailable):
+        close = (CLOSE_TRY_AGAIN_LATER, "a store is unreachable; reconnect and resume")
     else:
         close = None
     if close is not None:
