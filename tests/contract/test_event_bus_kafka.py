@@ -45,7 +45,7 @@ def bootstrap() -> str:
 
 
 @contextlib.asynccontextmanager
-async def kafka_buses(bootstrap: str) -> AsyncIterator[OpenBus]:
+async def kafka_buses(bootstrap: str, protocol: str = "classic") -> AsyncIterator[OpenBus]:
     """Opens buses on the broker; at the end closes them and deletes the topics they made."""
     opened: list[KafkaEventBus] = []
 
@@ -54,7 +54,9 @@ async def kafka_buses(bootstrap: str) -> AsyncIterator[OpenBus]:
             bootstrap,
             client_id=unique("test"),
             partitions=PARTITIONS,
-            consumer_config=FAST_GROUPS,
+            group_protocol=protocol,
+            # KIP-848's timing is the broker's (scripts/infra/kafka.sh sets it short)
+            consumer_config=FAST_GROUPS if protocol == "classic" else {},
             timeout=10,
         )
         opened.append(bus)
@@ -131,9 +133,17 @@ def in_order(records: Sequence[Record]) -> bool:
     )
 
 
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])
 async def test_a_group_shares_partitions_and_a_leaver_hands_over_uncommitted_work(
-    bus: KafkaEventBus,
+    bootstrap: str, protocol: str
 ) -> None:
+    async with kafka_buses(bootstrap, protocol) as open_bus:
+        bus = await open_bus()
+        assert isinstance(bus, KafkaEventBus)
+        await share_and_hand_over(bus)
+
+
+async def share_and_hand_over(bus: KafkaEventBus) -> None:
     topic, group = unique("test.group"), unique("group")
     first, second = bus.consumer(group, [topic]), bus.consumer(group, [topic])
     await settle([first, second], PARTITIONS)

@@ -174,12 +174,10 @@ class KafkaEventBus:
             timeout=timeout,
         )
         try:
-            await bus.ping()
-        except Unavailable as e:
+            await bus._describe_cluster()
+        except KafkaException as e:
             await bus.close()
-            raise Unavailable(
-                f"cannot reach Kafka at {bootstrap_servers} within {timeout:g} s: {e.detail}"
-            ) from e
+            raise unavailable(f"connecting (timeout {timeout:g} s)", bootstrap_servers, e) from e
         return bus
 
     @property
@@ -189,11 +187,13 @@ class KafkaEventBus:
 
     async def ping(self) -> None:
         self._check_open()
-        future = self._admin.describe_cluster(request_timeout=self.timeout)
         try:
-            await asyncio.wrap_future(future)
+            await self._describe_cluster()
         except KafkaException as e:
             raise unavailable("describing the cluster", self.bootstrap_servers, e) from e
+
+    async def _describe_cluster(self) -> None:
+        await asyncio.wrap_future(self._admin.describe_cluster(request_timeout=self.timeout))
 
     async def publish(self, events: Sequence[Event]) -> None:
         if not events:

@@ -94,8 +94,11 @@ class KafkaConsumer:
         for record in records:
             where = (record.topic, record.partition)
             marks[where] = max(marks.get(where, 0), record.offset + 1)
-        if marks and not self._closed:
-            await self._call(partial(self._commit_job, marks))
+        if not marks:
+            return
+        if self._closed:  # the offsets stay where they are: the records come again
+            raise Unavailable(f"the Kafka consumer of group '{self.group}' is closed")
+        await self._call(partial(self._commit_job, marks))
 
     async def assignment(self) -> frozenset[Partition]:
         """The (topic, partition) pairs this member owns now; empty before it has joined."""
