@@ -1,11 +1,13 @@
 """aiokafka against confluent-kafka on the real broker, to choose the Kafka adapter's client.
 
     scripts/infra/kafka.sh                      # the broker, on 127.0.0.1:9092
-    uv run python -m bench.bus_kafka [--events 50000] [--batch 500] [--clients aiokafka,confluent]
+    uv run python -m bench.bus_kafka [--events 50000] [--batch 500] [--rounds 3]
+                                     [--clients aiokafka,confluent,adapter]
 
 Both clients do the adapter's work with the adapter's codec (CloudEvents headers, JSON value) and
-its settings (idempotent producer, acks=all, manual commits): for each client, on a fresh topic
-of `--partitions` partitions,
+its settings (idempotent producer, acks=all, manual commits), each through the thinnest asyncio
+wrapper it allows; `adapter` is `KafkaEventBus` itself, to show what the port adds. For each, on a
+fresh topic of `--partitions` partitions:
 
     publish   `--events` events on 1,000 keys in batches of `--batch`, one batch at a time, each
               awaited until every record is acknowledged: throughput and batch latency;
@@ -41,6 +43,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic as ConfluentNewTopic
 
 from bench.stats import Summary, summarize
+from chat4all.adapters.kafka import KafkaEventBus
 from chat4all.adapters.kafka.codec import decode, encode
 from chat4all.domain.events import Event
 
@@ -233,6 +236,37 @@ class Confluent:
         self._poller.join()
 
 
+class Adapter:
+    """The chosen client as Chat4All uses it: `KafkaEventBus` (confluent-kafka underneath)."""
+
+    name = "KafkaEventBus"
+
+    def __init__(self, bus: KafkaEventBus) -> None:
+        self.bus = bus
+
+    async def create_topic(self, topic: str, partitions: int) -> None:
+        await self.bus.ensure_topics([topic])
+
+    async def publish(self, topic: str, events: Sequence[Event]) -> None:
+        await self.bus.publish(events)
+
+    async def consume_all(self, topic: str, group: str, total: int, batch: int) -> float:
+        consumer = self.bus.consumer(group, [topic])
+        try:
+            seen, first = 0, 0.0
+            while seen < total:
+                records = await consumer.fetch(batch, timeout=1.0)
+                first = first or (time.perf_counter() if records else 0.0)
+                seen += len(records)
+                await consumer.commit(records)
+            return first
+        finally:
+            await consumer.close()
+
+    async def close(self) -> None:
+        await self.bus.close()
+
+
 def events(topic: str, start: int, count: int) -> list[Event]:
     now = datetime.now(UTC)
     return [
@@ -296,7 +330,7 @@ async def main() -> None:
     parser.add_argument("--singles", type=int, default=1_000)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=1, help="alternate the clients this often")
-    parser.add_argument("--clients", default="aiokafka,confluent")
+    parser.add_argument("--clients", default="aiokafka,confluent,adapter")
     args = parser.parse_args()
     wanted = args.clients.split(",")
     print(
@@ -316,6 +350,13 @@ async def main() -> None:
                 report(confluent.name, await measure(confluent, args))
             finally:
                 await confluent.close()
+        if "adapter" in wanted:
+            bus = await KafkaEventBus.connect(args.bootstrap, partitions=args.partitions)
+            adapter = Adapter(bus)
+            try:
+                report(adapter.name, await measure(adapter, args))
+            finally:
+                await adapter.close()
 
 
 if __name__ == "__main__":
