@@ -310,8 +310,12 @@ class KafkaEventBus:
     def _poll(self) -> None:
         """Serve delivery reports, logs and errors until the bus closes (the poll thread)."""
         while not self._stopping.is_set():
-            self._producer.poll(_POLL_SECONDS)
-            self._admin.poll(0)
+            try:
+                self._producer.poll(_POLL_SECONDS)
+                self._admin.poll(0)
+            except Exception:  # a dead poll thread would leave every `publish` waiting
+                log.exception("Kafka at %s: serving delivery reports", self.bootstrap_servers)
+                time.sleep(_POLL_SECONDS)
 
     def _on_error(self, error: KafkaError) -> None:
         level = logging.ERROR if error.fatal() else logging.WARNING

@@ -196,6 +196,9 @@ class KafkaConsumer:
             if (topic, partition) in self._owned
             and offset > self._floor.get((topic, partition), offset)
         ]
+        if len(wanted) < len(marks):  # partitions moved away, or offsets already committed
+            skipped = set(marks) - {(tp.topic, tp.partition) for tp in wanted}
+            log.debug("Kafka consumer %s: no commit for %s", self.group, sorted(skipped))
         if consumer is None or not wanted:
             return
         try:
