@@ -26,7 +26,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from chat4all.adapters.kafka.codec import encode
 from chat4all.adapters.kafka.consumer import KafkaConsumer
-from chat4all.adapters.kafka.errors import code_of, unavailable
+from chat4all.adapters.kafka.errors import code_of, quiet_logger, unavailable
 from chat4all.domain.errors import InvalidInput, Unavailable
 from chat4all.domain.events import Event
 
@@ -102,11 +102,13 @@ class KafkaEventBus:
         self.partitions = partitions
         self.replication_factor = replication_factor
         self.timeout = timeout
+        self._driver_log = quiet_logger(f"{__name__}.librdkafka")
         common: dict[str, Any] = {
             "bootstrap.servers": bootstrap_servers,
             "client.id": client_id,
-            "logger": log,
+            "logger": self._driver_log,
             "error_cb": self._on_error,
+            "log.connection.close": False,  # idle connections closing are no news
         }
         self._producer_config: dict[str, Any] = {
             **common,
@@ -317,9 +319,9 @@ class KafkaEventBus:
                 log.exception("Kafka at %s: serving delivery reports", self.bootstrap_servers)
                 time.sleep(_POLL_SECONDS)
 
-    def _on_error(self, error: KafkaError) -> None:
+    def _on_error(self, error: KafkaError) -> None:  # librdkafka's threads
         level = logging.ERROR if error.fatal() else logging.WARNING
-        log.log(level, "Kafka at %s: %s", self.bootstrap_servers, error.str())
+        self._driver_log.log(level, "Kafka at %s: %s", self.bootstrap_servers, error.str())
 
     def _check_open(self) -> None:
         if self._closed:

@@ -1,7 +1,9 @@
-"""librdkafka's errors in the port's terms."""
+"""librdkafka's errors in the port's terms, and its logs kept readable."""
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Final
 
 from confluent_kafka import KafkaError, KafkaException
@@ -34,3 +36,31 @@ def unavailable(doing: str, bootstrap_servers: str, error: BaseException) -> Una
     inner = error.args[0] if isinstance(error, KafkaException) and error.args else error
     reason = inner.str() if isinstance(inner, KafkaError) else str(inner)
     return Unavailable(f"Kafka at {bootstrap_servers}: {doing} failed: {reason}")
+
+
+class RepeatFilter(logging.Filter):
+    """Lets one message through once per `seconds`: librdkafka reports every failed reconnect
+    (several a second per client while a broker is down), and once says enough."""
+
+    def __init__(self, seconds: float = 30.0) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self._last: dict[tuple[int, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.levelno, record.getMessage())
+        now = time.monotonic()
+        if now - self._last.get(key, -self.seconds) < self.seconds:
+            return False
+        if len(self._last) > 1000:  # messages carry ids and timings: keep the memory bounded
+            self._last.clear()
+        self._last[key] = now
+        return True
+
+
+def quiet_logger(name: str) -> logging.Logger:
+    """The logger `name`, repeating no message more than twice a minute."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, RepeatFilter) for f in logger.filters):
+        logger.addFilter(RepeatFilter())
+    return logger
