@@ -11,7 +11,7 @@ HOME_DIR=$INFRA_HOME/kafka-$VERSION
 LIB=$HOME_DIR/lib
 DATA=$RUN_DIR/kafka
 
-ready() { python3 "$HERE/kafka/ready.py" "127.0.0.1:$PORT" "$1"; }
+ready() { python3 "$HERE/kafka/ready.py" "127.0.0.1:$PORT" "$@"; }
 
 if port_open "$PORT"; then
     ready 60 || { say "something listens on 127.0.0.1:$PORT but does not answer as Kafka"; exit 1; }
@@ -80,7 +80,11 @@ fi
 
 nohup java "${JAVA_OPTS[@]}" -cp "$LIB/*" kafka.Kafka "$DATA/server.properties" \
     >"$LOG_DIR/kafka.log" 2>&1 &
-echo $! >"$DATA/kafka.pid"
-wait_port "$PORT" kafka 60
-ready 60 || { say "kafka did not become ready; its log: $LOG_DIR/kafka.log"; tail -n 30 "$LOG_DIR/kafka.log" >&2; exit 1; }
+pid=$!
+echo $pid >"$DATA/kafka.pid"
+ready 60 "$pid" || {
+    say "kafka did not become ready on 127.0.0.1:$PORT; its log: $LOG_DIR/kafka.log"
+    tail -n 30 "$LOG_DIR/kafka.log" >&2
+    exit 1
+}
 say "kafka $VERSION on 127.0.0.1:$PORT"

@@ -3,11 +3,12 @@
 Standard library only (it runs before any virtualenv exists): one Metadata v4 request (no
 topics), read the broker list from the reply. An open port is not enough: the listener accepts
 connections before the broker has caught up with the metadata log and been unfenced.
-Usage: python3 ready.py HOST:PORT SECONDS
+Usage: python3 ready.py HOST:PORT SECONDS [PID]   (with PID: give up at once if it has exited)
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import sys
@@ -45,15 +46,26 @@ def _read(conn: socket.socket, n: int) -> bytes:
 def main() -> int:
     host, _, port = sys.argv[1].rpartition(":")
     deadline = time.monotonic() + float(sys.argv[2])
+    pid = int(sys.argv[3]) if len(sys.argv) > 3 else None
     while True:
         try:
             if brokers(host, int(port)) > 0:
                 return 0
         except OSError:
             pass
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or (pid is not None and not _alive(pid)):
             return 1
         time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, owned by someone else
+    return True
 
 
 if __name__ == "__main__":
