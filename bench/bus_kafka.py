@@ -306,7 +306,13 @@ async def measure(client: Client, args: argparse.Namespace) -> dict[str, Any]:
     first = await client.consume_all(topic, f"bench.{uuid4().hex[:8]}", total, args.batch)
     ended, cpu, loop = time.perf_counter(), time.process_time() - cpu, time.thread_time() - loop
     result["consume"] = (total / (ended - first), cpu / total, loop / total, first - began)
+    await delete_topic(args.bootstrap, topic)
     return result
+
+
+async def delete_topic(bootstrap: str, topic: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    await asyncio.wrap_future(admin.delete_topics([topic], operation_timeout=10)[topic])
 
 
 def report(name: str, result: dict[str, Any]) -> None:
