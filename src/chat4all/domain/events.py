@@ -16,6 +16,10 @@ from chat4all.domain.messages import Message, StatusChange
 from chat4all.domain.status import DeliveryStatus
 
 SOURCE = "chat4all"
+# The type of an event standing for a record a bus could not parse (another producer's bytes):
+# its data holds the raw record (`key`, `value` and `headers` in base64, and the `error`). No
+# worker can handle it, so it ends on the group's dead-letter topic with those bytes.
+UNDECODABLE = "chat4all.undecodable"
 
 
 class Topic(StrEnum):
