@@ -348,3 +348,21 @@ async def test_a_closed_bus_is_unavailable(bus: KafkaEventBus) -> None:
         await bus.publish([event(topic, "k", 1)])
     with pytest.raises(Unavailable):
         await consumer.fetch(10, timeout=0.1)
+
+
+async def test_namespaces_keep_platforms_on_one_broker_apart(bootstrap: str) -> None:
+    topic, ours, theirs = unique("test.ns"), unique("ns"), unique("ns")
+    mine = await KafkaEventBus.connect(bootstrap, partitions=1, namespace=ours)
+    other = await KafkaEventBus.connect(bootstrap, partitions=1, namespace=theirs)
+    try:
+        await mine.publish([event(topic, "k", 1)])
+        [record] = await fetch_n(mine.consumer("g", [topic]), 1)
+        assert (record.topic, record.event.type) == (f"{ours}.{topic}", topic)
+        assert await nothing_more(other.consumer("g", [topic]))
+    finally:
+        topics = mine.known_topics | other.known_topics
+        await mine.close()
+        await other.close()
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        for future in admin.delete_topics(sorted(topics), operation_timeout=10).values():
+            await asyncio.wrap_future(future)

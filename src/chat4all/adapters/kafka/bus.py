@@ -92,6 +92,7 @@ class KafkaEventBus:
         group_protocol: str,
         consumer_config: Mapping[str, object],
         timeout: float,
+        namespace: str = "",
     ) -> None:
         if partitions < 1 or replication_factor < 1:
             raise InvalidInput("Kafka topics need at least one partition and one replica")
@@ -102,6 +103,9 @@ class KafkaEventBus:
         self.partitions = partitions
         self.replication_factor = replication_factor
         self.timeout = timeout
+        # Several platforms (or test runs) on one cluster: "<namespace>.<topic>" on the wire,
+        # and groups likewise. Events keep their own type; `Record.topic` is the wire name.
+        self._prefix = f"{namespace}." if namespace else ""
         self._driver_log = quiet_logger(f"{__name__}.librdkafka")
         common: dict[str, Any] = {
             "bootstrap.servers": bootstrap_servers,
@@ -155,6 +159,7 @@ class KafkaEventBus:
         group_protocol: str = "classic",
         consumer_config: Mapping[str, object] | None = None,
         timeout: float = 10.0,
+        namespace: str = "",
     ) -> KafkaEventBus:
         """A bus on the cluster at `bootstrap_servers` (`host:port[,host:port...]`), checked to
         answer within `timeout` seconds, else `Unavailable` naming the servers. Topics it creates
@@ -174,6 +179,7 @@ class KafkaEventBus:
             group_protocol=group_protocol,
             consumer_config=consumer_config or {},
             timeout=timeout,
+            namespace=namespace,
         )
         try:
             await bus._describe_cluster()
@@ -201,7 +207,8 @@ class KafkaEventBus:
         if not events:
             return
         self._check_open()
-        await self.ensure_topics({event.type for event in events})
+        prefix = self._prefix
+        await self.ensure_topics({prefix + event.type for event in events})
         deliveries = _Deliveries(asyncio.get_running_loop())
         producer = self._producer
         try:
@@ -210,7 +217,11 @@ class KafkaEventBus:
                 while True:
                     try:
                         producer.produce(
-                            event.type, value, key, headers=headers, on_delivery=deliveries.report
+                            prefix + event.type,
+                            value,
+                            key,
+                            headers=headers,
+                            on_delivery=deliveries.report,
                         )
                         deliveries.sent()
                         break
@@ -232,9 +243,8 @@ class KafkaEventBus:
     def consumer(self, group: str, topics: Sequence[str]) -> KafkaConsumer:
         if not topics:
             raise InvalidInput("a consumer needs at least one topic")
-        consumer = KafkaConsumer(
-            self, group, tuple(dict.fromkeys(topics)), {**self._consumer_config, "group.id": group}
-        )
+        group, wire = self._prefix + group, tuple(dict.fromkeys(self._prefix + t for t in topics))
+        consumer = KafkaConsumer(self, group, wire, {**self._consumer_config, "group.id": group})
         self._consumers.add(consumer)
         return consumer
 
