@@ -7,6 +7,10 @@ one_at_a_time ferretdb "$@"
 HERE=$(dirname "$0")
 PORT=${CHAT4ALL_FERRETDB_PORT:-27017}
 PG_PORT=${CHAT4ALL_PG_PORT:-5433}
+# FerretDB v1 deadlocks for good once as many updates run at once as it has PostgreSQL
+# connections (each holds the connection of its read while it waits for one to write), so the
+# pool must exceed the connection pools (maxPoolSize) of all its clients together.
+PG_POOL=${CHAT4ALL_FERRETDB_PG_POOL:-100}
 VERSION=v1.24.0
 BINARY=$INFRA_HOME/go/bin/ferretdb
 
@@ -37,7 +41,7 @@ if port_open "$PORT"; then say "ferretdb already on 127.0.0.1:$PORT"; exit 0; fi
 
 mkdir -p "$RUN_DIR/ferretdb"
 DO_NOT_TRACK=1 nohup "$BINARY" --listen-addr="127.0.0.1:$PORT" --handler=postgresql \
-    --postgresql-url="postgres://chat4all:chat4all@127.0.0.1:$PG_PORT/ferretdb?pool_max_conns=20" \
+    --postgresql-url="postgres://chat4all:chat4all@127.0.0.1:$PG_PORT/ferretdb?pool_max_conns=$PG_POOL" \
     --state-dir="$RUN_DIR/ferretdb" --telemetry=disable --debug-addr=- --log-level=warn \
     >"$LOG_DIR/ferretdb.log" 2>&1 &
 echo $! >"$RUN_DIR/ferretdb.pid"

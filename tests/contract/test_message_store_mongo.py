@@ -20,7 +20,7 @@ from pymongo import AsyncMongoClient
 from chat4all.adapters.mongo import schema
 from chat4all.adapters.mongo.message_store import MongoMessageStore
 from chat4all.domain.errors import InvalidInput, Unavailable
-from chat4all.domain.events import Event
+from chat4all.domain.events import Event, message_sent
 from chat4all.domain.messages import INTERNAL_CHANNEL, StatusChange
 from chat4all.domain.status import DeliveryStatus
 from chat4all.ports.messages import MessageStore
@@ -135,6 +135,29 @@ async def test_two_processes_apply_statuses_to_one_message(
     finally:
         await one.close()
         await two.close()
+
+
+async def test_the_sent_event_is_what_was_sent(database: tuple[str, str]) -> None:
+    """The outbox entry lives in the message document, which statuses keep changing: the event
+    still carries the message as appended, like the embedded store's copy of it."""
+    store = await MongoMessageStore.connect(*database)
+    try:
+        bob = uuid4()
+        appended = await store.append(text_message(uuid4(), uuid4(), (bob,)), T0, None)
+        message = appended.message
+        change = StatusChange(
+            message.message_id,
+            message.conversation_id,
+            bob,
+            INTERNAL_CHANNEL,
+            DeliveryStatus.READ,
+            T0 + timedelta(seconds=1),
+        )
+        assert await store.apply_status([change]) != []
+        [entry] = await store.outbox_batch(10)
+        assert entry.event == message_sent(message)
+    finally:
+        await store.close()
 
 
 async def test_indexes_are_the_documented_ones(database: tuple[str, str]) -> None:

@@ -85,6 +85,7 @@ Document = dict[str, Any]
 DEFAULT_SERVER_SELECTION_TIMEOUT: Final = 2.0  # seconds before a down server is `Unavailable`
 DEFAULT_OPERATION_TIMEOUT: Final = 10.0  # seconds a call waits for the server's answer
 DEFAULT_OUTBOX_POLL_INTERVAL: Final = 0.05
+DEFAULT_MAX_POOL_SIZE: Final = 50
 MAX_ATTEMPTS: Final = 100  # writes lost to other writers before a call gives up
 REMEMBERED_CONVERSATIONS: Final = 100_000
 
@@ -133,12 +134,15 @@ class MongoMessageStore:
         server_selection_timeout: float = DEFAULT_SERVER_SELECTION_TIMEOUT,
         operation_timeout: float | None = DEFAULT_OPERATION_TIMEOUT,
         outbox_poll_interval: float = DEFAULT_OUTBOX_POLL_INTERVAL,
+        max_pool_size: int = DEFAULT_MAX_POOL_SIZE,
     ) -> MongoMessageStore:
         """Connect to `url` and create the collections and indexes that are missing.
         `server_selection_timeout`: how long a call waits for a reachable server before it
         raises `Unavailable`; `operation_timeout`: how long a call waits for the server's answer
-        (None: no limit); `outbox_poll_interval`: how often `wait_for_outbox` looks for other processes'
-        entries."""
+        (None: no limit); `outbox_poll_interval`: how often `wait_for_outbox` looks for other
+        processes' entries; `max_pool_size`: connections to the server, so calls in flight at
+        once (on FerretDB v1 the sum over all its clients must stay below its PostgreSQL pool,
+        or it deadlocks: docs/cluster.md)."""
         timeout_ms = int(server_selection_timeout * 1000)
         client: AsyncMongoClient[Document] = AsyncMongoClient(
             url,
@@ -147,6 +151,7 @@ class MongoMessageStore:
             # Not timeoutMS: with it, PyMongo waits that long to select a server, however
             # short serverSelectionTimeoutMS is, and a down server would take that long to see.
             socketTimeoutMS=int(operation_timeout * 1000) if operation_timeout else None,
+            maxPoolSize=max_pool_size,
             tz_aware=True,
             appname="chat4all",
         )
