@@ -47,49 +47,46 @@ the same changes again after a failure, and a change applied twice moves nothing
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 from uuid import UUID
 
-import orjson
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from chat4all.adapters.mongo import schema
-from chat4all.adapters.mongo.documents import (
-    as_appended,
-    decode_message,
-    encode_document,
-    preview,
-    status_fields,
-    stored_message,
-)
+from chat4all.adapters.mongo.documents import decode_message, encode_document, stored_message
 from chat4all.adapters.mongo.errors import translated
+from chat4all.adapters.mongo.message_txns import (
+    MAX_ATTEMPTS,
+    Collections,
+    Document,
+    apply_changes_txn,
+    check_summaries_txn,
+    clash_txn,
+    event_json,
+    newest_position_txn,
+    outbox_event,
+    raise_summary_txn,
+    replay_txn,
+    summary_position_txn,
+)
 from chat4all.adapters.mongo.outbox_keys import EVENT, MESSAGE, OutboxKeys, kind_of
-from chat4all.domain.errors import IdempotencyConflict, InvalidInput, Unavailable
-from chat4all.domain.events import Event, message_sent
+from chat4all.domain.errors import Unavailable
+from chat4all.domain.events import Event
 from chat4all.domain.messages import ConversationSummary, Message, NewMessage, StatusChange
 from chat4all.domain.status import DeliveryStatus
 from chat4all.ports.messages import Appended, OutboxEntry
-
-log = logging.getLogger(__name__)
-
-Document = dict[str, Any]
 
 DEFAULT_SERVER_SELECTION_TIMEOUT: Final = 2.0  # seconds before a down server is `Unavailable`
 DEFAULT_OPERATION_TIMEOUT: Final = 10.0  # seconds a call waits for the server's answer
 DEFAULT_OUTBOX_POLL_INTERVAL: Final = 0.05
 DEFAULT_MAX_POOL_SIZE: Final = 50
-MAX_ATTEMPTS: Final = 100  # writes lost to other writers before a call gives up
 REMEMBERED_CONVERSATIONS: Final = 100_000
-
-_MESSAGE_ID, _SEQUENCE, _OUTBOX_KEY = "message_id", "sequence_number", "outbox_key"
 
 
 @dataclass
@@ -110,11 +107,8 @@ class MongoMessageStore:
         outbox_poll_interval: float = DEFAULT_OUTBOX_POLL_INTERVAL,
         keys: OutboxKeys | None = None,
     ) -> None:
-        db = client[database]
         self._client = client
-        self._messages: AsyncCollection[Document] = db[schema.MESSAGES]
-        self._history: AsyncCollection[Document] = db[schema.HISTORY]
-        self._outbox: AsyncCollection[Document] = db[schema.OUTBOX]
+        self._c = Collections.of(client[database])
         self._keys = keys or OutboxKeys()
         self._poll_interval = outbox_poll_interval
         self.server_expires_messages = server_expires_messages
@@ -182,15 +176,16 @@ class MongoMessageStore:
         conversation = str(new.conversation_id)
         with translated(f"storing message {new.message_id}"):
             async with self._turn(conversation):
-                appended = await self._append_txn(new, now, ttl, conversation)
+                appended = await self._append(new, now, ttl, conversation)
         if appended.created:
             self._outbox_signal.set()
         return appended
 
-    async def _append_txn(
+    async def _append(
         self, new: NewMessage, now: datetime, ttl: timedelta | None, conversation: str
     ) -> Appended:
-        seq, after = self._positions.get(conversation) or await self._head_position(conversation)
+        position = self._positions.get(conversation)
+        seq, after = position or await summary_position_txn(self._c, conversation)
         seq += 1
         for _ in range(MAX_ATTEMPTS):
             key = self._keys.next(MESSAGE, after)
@@ -199,96 +194,24 @@ class MongoMessageStore:
             doc = encode_document(document)
             doc.update(revision=0, outbox_pending=True, outbox_key=key)
             try:
-                await self._messages.insert_one(doc)
+                await self._c.messages.insert_one(doc)
             except DuplicateKeyError as e:
-                clash = await self._clash(e, new.message_id, conversation, seq)
-                if clash == _MESSAGE_ID:
-                    replayed = await self._replay_txn(new)
+                clash = await clash_txn(self._c, e, new.message_id, conversation, seq)
+                if clash == "message_id":
+                    replayed = await replay_txn(self._c, new)
                     if replayed is not None:
                         return replayed
-                elif clash == _SEQUENCE:  # another writer took it: look again
-                    seq, after = await self._newest(conversation)
+                elif clash == "sequence_number":  # another writer took it: look again
+                    seq, after = await newest_position_txn(self._c, conversation)
                     seq += 1
                 continue  # or another writer made the same outbox key: take the next one
             self._remember(conversation, seq, key)
-            await self._raise_summary(document, key, count=1)
+            await raise_summary_txn(self._c, document, key, count=1)
             return Appended(message, created=True)
         raise Unavailable(
             f"message {new.message_id}: other writers took {MAX_ATTEMPTS} sequence numbers of "
             f"conversation {conversation} first"
         )
-
-    async def _replay_txn(self, new: NewMessage) -> Appended | None:
-        """The same message_id again: the stored message, if the body is the same."""
-        doc = await self._messages.find_one({"message_id": str(new.message_id)})
-        if doc is None:
-            return None  # expired since the duplicate key: store it again
-        if doc["fingerprint"] != new.fingerprint():
-            raise IdempotencyConflict(
-                f"message_id {new.message_id} was already used for a different message; "
-                "a new message needs a new message_id"
-            )
-        # A writer that stopped after its insert left the summary behind: bring it up to date.
-        await self._raise_summary(doc, doc.get("outbox_key", 0), count=0)
-        return Appended(decode_message(doc), created=False)
-
-    async def _clash(
-        self, error: DuplicateKeyError, message_id: UUID, conversation: str, seq: int
-    ) -> str:
-        """Which unique index the insert broke. MongoDB names it; FerretDB does not, so look."""
-        pattern = (error.details or {}).get("keyPattern")
-        if isinstance(pattern, dict):
-            return next(
-                (k for k in (_MESSAGE_ID, _SEQUENCE) if k in pattern),
-                _OUTBOX_KEY,
-            )
-        if await self._messages.find_one({"message_id": str(message_id)}, {"_id": 1}):
-            return _MESSAGE_ID
-        taken = {"conversation_id": conversation, "sequence_number": seq}
-        if await self._messages.find_one(taken, {"_id": 1}):
-            return _SEQUENCE
-        return _OUTBOX_KEY
-
-    async def _head_position(self, conversation: str) -> tuple[int, int]:
-        head = await self._history.find_one(
-            {"_id": conversation}, {"last_sequence_number": 1, "last_outbox_key": 1}
-        )
-        if head is None:
-            return 0, 0
-        return int(head["last_sequence_number"]), int(head.get("last_outbox_key", 0))
-
-    async def _newest(self, conversation: str) -> tuple[int, int]:
-        """The conversation's highest sequence number and outbox key, from its messages and
-        its summary (which outlives expired messages)."""
-        newest = await self._messages.find_one(
-            {"conversation_id": conversation},
-            {"sequence_number": 1, "outbox_key": 1},
-            sort=[("sequence_number", DESCENDING)],
-        )
-        seq, key = await self._head_position(conversation)
-        if newest is not None:
-            seq = max(seq, int(newest["sequence_number"]))
-            key = max(key, int(newest.get("outbox_key", 0)))
-        return seq, key
-
-    async def _raise_summary(self, document: Document, key: int, count: int) -> None:
-        """Move the conversation's summary forward to the message in `document`."""
-        conversation = document["conversation_id"]
-        update: Document = {
-            "$max": {
-                "last_sequence_number": document["sequence_number"],
-                "last_outbox_key": key,
-                "last_message_at": document["created_at"],
-                "last_message": preview(document),
-            },
-            "$setOnInsert": {"conversation_id": conversation},
-        }
-        if count:
-            update["$inc"] = {"message_count": count}
-        try:
-            await self._history.update_one({"_id": conversation}, update, upsert=True)
-        except DuplicateKeyError:  # two first writers upserted at once: it exists now
-            await self._history.update_one({"_id": conversation}, update)
 
     @asynccontextmanager
     async def _turn(self, conversation: str) -> AsyncIterator[None]:
@@ -315,7 +238,7 @@ class MongoMessageStore:
 
     async def get(self, message_id: UUID) -> Message | None:
         with translated(f"reading message {message_id}"):
-            doc = await self._messages.find_one({"message_id": str(message_id)})
+            doc = await self._c.messages.find_one({"message_id": str(message_id)})
         return decode_message(doc) if doc is not None else None
 
     async def history(
@@ -339,7 +262,7 @@ class MongoMessageStore:
             query["sequence_number"] = bounds
         order = DESCENDING if newest_first else ASCENDING
         with translated(f"reading conversation {conversation_id}"):
-            cursor = self._messages.find(query, sort=[("sequence_number", order)], limit=limit)
+            cursor = self._c.messages.find(query, sort=[("sequence_number", order)], limit=limit)
             return [decode_message(doc) async for doc in cursor]
 
     async def summaries(self, conversation_ids: Sequence[UUID]) -> dict[UUID, ConversationSummary]:
@@ -347,7 +270,7 @@ class MongoMessageStore:
             return {}
         ids = list(dict.fromkeys(str(c) for c in conversation_ids))
         with translated("reading conversation summaries"):
-            heads = await self._history.find({"_id": {"$in": ids}}).to_list()
+            heads = await self._c.history.find({"_id": {"$in": ids}}).to_list()
         return {
             UUID(head["_id"]): ConversationSummary(
                 conversation_id=UUID(head["_id"]),
@@ -365,7 +288,7 @@ class MongoMessageStore:
             "from_user_id": {"$ne": str(not_from)},
         }
         with translated(f"counting messages of conversation {conversation_id}"):
-            return await self._messages.count_documents(query)
+            return await self._c.messages.count_documents(query)
 
     # --- statuses ------------------------------------------------------------------------
 
@@ -407,7 +330,8 @@ class MongoMessageStore:
             f"channel_delivery.{reader}": {"$exists": True},  # the messages the reader received
         }
         with translated(f"reading conversation {conversation_id}"):
-            docs = await self._messages.find(query, sort=[("sequence_number", ASCENDING)]).to_list()
+            cursor = self._c.messages.find(query, sort=[("sequence_number", ASCENDING)])
+            docs = await cursor.to_list()
         outcomes = await asyncio.gather(
             *(
                 self._apply(
@@ -432,45 +356,20 @@ class MongoMessageStore:
     async def _apply(
         self, message_id: UUID, changes: list[StatusChange], doc: Document | None = None
     ) -> list[tuple[Message, StatusChange] | None]:
-        """Apply `changes` (all of one message) in order, in one compare-and-set write."""
         with translated(f"updating the status of message {message_id}"):
-            if doc is None:
-                doc = await self._messages.find_one({"message_id": str(message_id)})
-            for _ in range(MAX_ATTEMPTS):
-                if doc is None:
-                    return [None] * len(changes)
-                message = decode_message(doc)
-                outcome: list[tuple[Message, StatusChange] | None] = []
-                for change in changes:
-                    after = message.apply(change)
-                    if after is None:
-                        outcome.append(None)
-                    else:
-                        outcome.append((after, change))
-                        message = after
-                if not any(outcome):
-                    return outcome
-                written = await self._messages.update_one(
-                    {"message_id": str(message_id), "revision": doc["revision"]},
-                    {"$set": status_fields(message), "$inc": {"revision": 1}},
-                )
-                if written.matched_count:
-                    return outcome
-                # Another writer changed the message since we read it: again, on its version.
-                doc = await self._messages.find_one({"message_id": str(message_id)})
-        raise Unavailable(f"message {message_id} kept changing under {MAX_ATTEMPTS} writes")
+            return await apply_changes_txn(self._c, message_id, changes, doc)
 
     # --- outbox --------------------------------------------------------------------------
 
     async def enqueue(self, events: Sequence[Event]) -> None:
         if not events:
             return
-        encoded = [_dumps(e.to_dict()) for e in events]
+        encoded = [event_json(e) for e in events]
         with translated("enqueueing events"):
             while encoded:
                 docs = [{"_id": self._keys.next(EVENT), "event": e} for e in encoded]
                 try:
-                    await self._outbox.insert_many(docs, ordered=True)
+                    await self._c.outbox.insert_many(docs, ordered=True)
                     encoded = []
                 except BulkWriteError as e:
                     errors = e.details.get("writeErrors", [])
@@ -484,48 +383,28 @@ class MongoMessageStore:
         if limit <= 0:
             return []
         with translated("reading the outbox"):
-            pending = await self._messages.find(
+            pending = await self._c.messages.find(
                 {"outbox_pending": True}, sort=[("outbox_key", ASCENDING)], limit=limit
             ).to_list()
-            queued = await self._outbox.find({}, sort=[("_id", ASCENDING)], limit=limit).to_list()
+            queued = await self._c.outbox.find({}, sort=[("_id", ASCENDING)], limit=limit).to_list()
             entries = sorted(
                 [(int(d["outbox_key"]), d) for d in pending] + [(int(d["_id"]), d) for d in queued],
                 key=lambda entry: entry[0],
             )[:limit]
-            relayed = [d for key, d in entries if kind_of(key) == MESSAGE]
-            await self._check_summaries(relayed)
-        return [OutboxEntry(key, _outbox_event(key, doc)) for key, doc in entries]
-
-    async def _check_summaries(self, docs: list[Document]) -> None:
-        """Before a message is published, its conversation's summary must count it: repair
-        what a writer that stopped between its insert and its summary left behind."""
-        newest: dict[str, Document] = {}
-        for doc in docs:
-            known = newest.get(doc["conversation_id"])
-            if known is None or doc["sequence_number"] > known["sequence_number"]:
-                newest[doc["conversation_id"]] = doc
-        if not newest:
-            return
-        heads = await self._history.find(
-            {"_id": {"$in": list(newest)}}, {"last_sequence_number": 1}
-        ).to_list()
-        summarised = {head["_id"]: head["last_sequence_number"] for head in heads}
-        for conversation, doc in newest.items():
-            if summarised.get(conversation, 0) < doc["sequence_number"]:
-                log.debug("conversation %s: summary behind its messages; repaired", conversation)
-                await self._raise_summary(doc, doc["outbox_key"], count=0)
+            await check_summaries_txn(self._c, [d for key, d in entries if kind_of(key) == MESSAGE])
+        return [OutboxEntry(key, outbox_event(key, doc)) for key, doc in entries]
 
     async def outbox_done(self, entry_ids: Sequence[int]) -> None:
         messages = [i for i in entry_ids if kind_of(i) == MESSAGE]
         events = [i for i in entry_ids if kind_of(i) == EVENT]
         with translated("clearing the outbox"):
             if messages:
-                await self._messages.update_many(
+                await self._c.messages.update_many(
                     {"outbox_pending": True, "outbox_key": {"$in": messages}},
                     {"$unset": {"outbox_pending": "", "outbox_key": ""}},
                 )
             if events:
-                await self._outbox.delete_many({"_id": {"$in": events}})
+                await self._c.outbox.delete_many({"_id": {"$in": events}})
 
     async def wait_for_outbox(self, timeout: float) -> None:
         loop = asyncio.get_running_loop()
@@ -545,8 +424,8 @@ class MongoMessageStore:
     async def _anything_pending(self) -> bool:
         with translated("polling the outbox"):
             return (
-                await self._messages.find_one({"outbox_pending": True}, {"_id": 1}) is not None
-                or await self._outbox.find_one({}, {"_id": 1}) is not None
+                await self._c.messages.find_one({"outbox_pending": True}, {"_id": 1}) is not None
+                or await self._c.outbox.find_one({}, {"_id": 1}) is not None
             )
 
     # --- expiry --------------------------------------------------------------------------
@@ -556,22 +435,7 @@ class MongoMessageStore:
         whose `ttl_expire_at` has passed; how many. Messages whose `message.sent` is still in
         the outbox wait until it is relayed. Sequence numbers are not reused."""
         with translated("deleting expired messages"):
-            deleted = await self._messages.delete_many(
+            deleted = await self._c.messages.delete_many(
                 {"ttl_expire_at": {"$lte": now}, "outbox_pending": {"$ne": True}}
             )
         return deleted.deleted_count
-
-
-def _outbox_event(key: int, doc: Document) -> Event:
-    if kind_of(key) == EVENT:
-        return Event.from_dict(orjson.loads(doc["event"]))
-    message = decode_message(doc)
-    # The event says what was sent, even if statuses moved before the relay got to it.
-    return message_sent(message if doc["revision"] == 0 else as_appended(message))
-
-
-def _dumps(value: Any) -> str:
-    try:
-        return orjson.dumps(value).decode()
-    except orjson.JSONEncodeError as e:  # e.g. an integer past 64 bits
-        raise InvalidInput(f"the event cannot be stored as JSON: {e}") from e
