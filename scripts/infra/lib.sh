@@ -39,3 +39,14 @@ wait_port() {
         waited=$((waited + 1))
     done
 }
+
+# one_at_a_time NAME "$@": re-runs the calling script under an exclusive lock on
+# $RUN_DIR/NAME.lock, so two runs of it at once (up.sh starting postgres while ferretdb.sh starts
+# its dependency) never start the same server twice. `flock -o` keeps the lock out of the servers
+# the script leaves running.
+one_at_a_time() {
+    local name=$1; shift
+    if [ "${CHAT4ALL_INFRA_LOCKED:-}" != "$name" ]; then
+        CHAT4ALL_INFRA_LOCKED=$name exec flock -o "$RUN_DIR/$name.lock" "$0" "$@"
+    fi
+}

@@ -2,6 +2,7 @@
 # PostgreSQL 15 from Debian, as an instance of our own (not Debian's cluster) on 127.0.0.1:5433.
 # Login: chat4all / chat4all. Databases: chat4all (metadata), ferretdb (FerretDB's backend).
 source "$(dirname "$0")/lib.sh"
+one_at_a_time postgres "$@"
 PORT=${CHAT4ALL_PG_PORT:-5433}
 # As root, PostgreSQL runs as the postgres user, which cannot enter /root: keep its files in /var/tmp.
 HOME_DIR=$RUN_DIR

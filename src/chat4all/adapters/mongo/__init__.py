@@ -1,0 +1,1 @@
+"""MongoDB adapters (cluster profile): the message store, on PyMongo's async client."""
