@@ -43,7 +43,7 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
     from chat4all.adapters.clock import SystemClock
     from chat4all.adapters.etcd.registry import EtcdRegistry
     from chat4all.adapters.kafka import KafkaEventBus
-    from chat4all.adapters.mongo import MongoMessageStore
+    from chat4all.adapters.mongo.message_store import MongoMessageStore
 
     clock = SystemClock()
     timeout = settings.startup_timeout_seconds

@@ -78,6 +78,11 @@ class MessageStore(Protocol):
         """How many messages after `after_seq` were sent by someone other than `not_from`."""
         ...
 
+    async def delete_expired(self, now: datetime) -> int:
+        """Delete the messages whose `ttl_expire_at` has passed; how many went. Their sequence
+        numbers are never given again."""
+        ...
+
     # outbox
     async def enqueue(self, events: Sequence[Event]) -> None:
         """Put events in the outbox, durably."""
