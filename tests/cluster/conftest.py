@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
+import pytest_asyncio
 
 from chat4all.devcluster import DevCluster
 from tests.servers import server_url, unique_name
@@ -53,16 +53,14 @@ async def create_database(admin_url: str, name: str) -> str:
     return f"{base}/{name}"
 
 
-@pytest.fixture
-def namespace() -> str:
-    return unique_name("c4a")
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path, namespace: str) -> AsyncIterator[DevCluster]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DevCluster]:
+    """One cluster for the module's tests (each test makes its own users): starting fourteen
+    processes costs more than most tests."""
+    namespace = unique_name("c4a")
     database = await create_database(server_url("postgres"), namespace)
     local = DevCluster(
-        tmp_path,
+        tmp_path_factory.mktemp("cluster"),
         env=cluster_env(namespace, database),
         gateway_ports=(free_port(), free_port()),
         replicas=2,
@@ -75,7 +73,7 @@ async def cluster(tmp_path: Path, namespace: str) -> AsyncIterator[DevCluster]:
         await asyncio.to_thread(local.stop)
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def gateways(cluster: DevCluster) -> AsyncIterator[list[httpx.AsyncClient]]:
     clients = [httpx.AsyncClient(base_url=url, timeout=20) for url in cluster.gateway_urls]
     yield clients

@@ -20,6 +20,8 @@ pytestmark = [
     pytest.mark.etcd,
     pytest.mark.slow,
     pytest.mark.timeout(300),
+    pytest.mark.xdist_group("cluster"),  # one worker runs them all, on one cluster
+    pytest.mark.asyncio(loop_scope="module"),
 ]
 
 
@@ -34,30 +36,6 @@ async def test_a_client_on_one_gateway_gets_in_order_what_another_gateway_accept
         received = await stream.messages(100, timeout=30)
     assert [m["message_id"] for m in received] == [s["message_id"] for s in sent]
     assert [m["sequence_number"] for m in received] == list(range(1, 101))
-
-
-async def test_killing_a_delivery_worker_mid_burst_loses_nothing(
-    cluster: DevCluster, gateways: list[httpx.AsyncClient]
-) -> None:
-    a, b = gateways
-    alice, bob = await register(a), await register(b)
-    conversations = [await alice.private_with(await register(a)) for _ in range(3)]
-    conversations.append(await alice.private_with(bob))
-    async with bob.stream(cluster.gateway_urls[1]) as stream:
-
-        async def burst(n: int) -> list[str]:
-            ids = []
-            for i in range(n):
-                ids.append((await alice.send(conversations[3], f"b{i}"))["message_id"])
-                await alice.send(conversations[i % 3], f"o{i}")
-            return ids
-
-        sending = asyncio.create_task(burst(300))
-        await asyncio.sleep(1.0)
-        await asyncio.to_thread(cluster.kill, "delivery-1")
-        expected = await sending
-        received = await stream.messages(300, timeout=90)
-    assert [m["message_id"] for m in received] == expected
 
 
 async def test_a_message_from_one_gateway_is_read_through_the_other(
@@ -80,3 +58,28 @@ async def test_a_message_from_one_gateway_is_read_through_the_other(
             break
         await asyncio.sleep(0.1)
     assert doc["status"] == "read", doc
+
+
+# Last: it leaves the cluster with one delivery worker.
+async def test_killing_a_delivery_worker_mid_burst_loses_nothing(
+    cluster: DevCluster, gateways: list[httpx.AsyncClient]
+) -> None:
+    a, b = gateways
+    alice, bob = await register(a), await register(b)
+    conversations = [await alice.private_with(await register(a)) for _ in range(3)]
+    conversations.append(await alice.private_with(bob))
+    async with bob.stream(cluster.gateway_urls[1]) as stream:
+
+        async def burst(n: int) -> list[str]:
+            ids = []
+            for i in range(n):
+                ids.append((await alice.send(conversations[3], f"b{i}"))["message_id"])
+                await alice.send(conversations[i % 3], f"o{i}")
+            return ids
+
+        sending = asyncio.create_task(burst(300))
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(cluster.kill, "delivery-1")
+        expected = await sending
+        received = await stream.messages(300, timeout=90)
+    assert [m["message_id"] for m in received] == expected
