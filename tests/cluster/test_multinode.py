@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 from uuid import uuid4
 
 import httpx
@@ -66,20 +67,23 @@ async def test_killing_a_delivery_worker_mid_burst_loses_nothing(
 ) -> None:
     a, b = gateways
     alice, bob = await register(a), await register(b)
-    conversations = [await alice.private_with(await register(a)) for _ in range(3)]
-    conversations.append(await alice.private_with(bob))
+    # Eight conversations spread over the partitions, so both delivery workers own some.
+    groups = []
+    for _ in range(8):
+        r = await alice.post("/v1/conversations", {"type": "group", "members": [bob.user_id]})
+        assert r.status_code == 201, r.text
+        groups.append(r.json()["conversation_id"])
     async with bob.stream(cluster.gateway_urls[1]) as stream:
 
-        async def burst(n: int) -> list[str]:
-            ids = []
-            for i in range(n):
-                ids.append((await alice.send(conversations[3], f"b{i}"))["message_id"])
-                await alice.send(conversations[i % 3], f"o{i}")
-            return ids
+        async def burst(n: int) -> list[dict[str, Any]]:
+            return [await alice.send(groups[i % 8], f"m{i}") for i in range(n)]
 
-        sending = asyncio.create_task(burst(300))
+        sending = asyncio.create_task(burst(400))
         await asyncio.sleep(1.0)
         await asyncio.to_thread(cluster.kill, "delivery-1")
-        expected = await sending
-        received = await stream.messages(300, timeout=90)
-    assert [m["message_id"] for m in received] == expected
+        sent = await sending
+        received = await stream.messages(400, timeout=90)
+    assert sorted(m["message_id"] for m in received) == sorted(m["message_id"] for m in sent)
+    for group in groups:  # each conversation in order, from 1, no gaps, no repeats
+        seqs = [m["sequence_number"] for m in received if m["conversation_id"] == group]
+        assert seqs == list(range(1, 51)), (group, seqs)
