@@ -9,7 +9,10 @@ PORT=${CHAT4ALL_KAFKA_PORT:-9092}
 CONTROLLER_PORT=$((PORT + 1))
 HOME_DIR=$INFRA_HOME/kafka-$VERSION
 LIB=$HOME_DIR/lib
-DATA=$RUN_DIR/kafka
+# Another port and data folder give a private broker (the restart tests start one).
+DATA=${CHAT4ALL_KAFKA_DATA:-$RUN_DIR/kafka}
+KAFKA_LOG=$LOG_DIR/kafka.log
+if [ "$PORT" != 9092 ]; then KAFKA_LOG=$DATA/kafka.log; fi
 
 ready() { python3 "$HERE/kafka/ready.py" "127.0.0.1:$PORT" "$@"; }
 
@@ -79,12 +82,12 @@ if [ ! -f "$DATA/logs/meta.properties" ]; then
 fi
 
 nohup java "${JAVA_OPTS[@]}" -cp "$LIB/*" kafka.Kafka "$DATA/server.properties" \
-    >"$LOG_DIR/kafka.log" 2>&1 &
+    >"$KAFKA_LOG" 2>&1 &
 pid=$!
 echo $pid >"$DATA/kafka.pid"
 ready 60 "$pid" || {
-    say "kafka did not become ready on 127.0.0.1:$PORT; its log: $LOG_DIR/kafka.log"
-    tail -n 30 "$LOG_DIR/kafka.log" >&2
+    say "kafka did not become ready on 127.0.0.1:$PORT; its log: $KAFKA_LOG"
+    tail -n 30 "$KAFKA_LOG" >&2
     exit 1
 }
 say "kafka $VERSION on 127.0.0.1:$PORT"
