@@ -8,7 +8,7 @@ import getpass
 import logging
 import os
 import signal
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,10 +22,15 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from chat4all.bootstrap import Platform
+    from chat4all.ports.registry import Registry
 
 app = typer.Typer(help="Chat4All: one API for every conversation.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+config_app = typer.Typer(
+    help="Cluster settings kept in etcd, read by every process at start.", no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
 
 GC_YOUNG_THRESHOLD = 20_000
 
@@ -230,6 +235,56 @@ def user_create(
         typer.echo(f"error: {e.detail}", err=True)
         raise typer.Exit(1) from e
     typer.echo(user_id)
+
+
+def _with_registry(action: Callable[[Registry], Awaitable[object]]) -> object:
+    from chat4all.adapters.clock import SystemClock
+    from chat4all.adapters.etcd.registry import EtcdRegistry
+
+    settings = _settings()
+
+    async def run() -> object:
+        registry = await EtcdRegistry.connect(
+            settings.etcd_url, SystemClock(), root=f"/{settings.namespace}"
+        )
+        try:
+            return await action(registry)
+        finally:
+            await registry.close()
+
+    return asyncio.run(run())
+
+
+@config_app.command("set")
+def config_set(
+    name: Annotated[str, typer.Argument(help="A setting's name, e.g. max_text_length")],
+    value: Annotated[str, typer.Argument()],
+) -> None:
+    """Set a cluster setting (checked against the settings' rules first)."""
+    if name not in Settings.model_fields:
+        typer.echo(f"error: no setting named {name!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        Settings.model_validate({**_settings().model_dump(), name: value})
+    except ValueError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
+    _with_registry(lambda r: r.set_config(name, value))
+
+
+@config_app.command("list")
+def config_list() -> None:
+    """The cluster settings kept in etcd."""
+    values = _with_registry(lambda r: r.config())
+    assert isinstance(values, dict)
+    for name, value in sorted(values.items()):
+        typer.echo(f"{name}={value}")
+
+
+@config_app.command("unset")
+def config_unset(name: Annotated[str, typer.Argument()]) -> None:
+    """Remove a cluster setting (processes fall back to their environment)."""
+    _with_registry(lambda r: r.delete_config(name))
 
 
 @app.command()

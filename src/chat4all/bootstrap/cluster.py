@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from chat4all.bootstrap.connect import connect_with_retry
 from chat4all.bootstrap.platform import Platform, Worker, wire
-from chat4all.domain.errors import Unavailable
+from chat4all.domain.errors import InvalidInput, Unavailable
 from chat4all.ports.clock import Clock
 from chat4all.ports.metadata import MetadataStore
 from chat4all.ports.registry import Registry
@@ -48,6 +48,13 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
     clock = SystemClock()
     timeout = settings.startup_timeout_seconds
     ns = settings.namespace
+    registry = await connect_with_retry(
+        "etcd",
+        settings.etcd_url,
+        lambda: EtcdRegistry.connect(settings.etcd_url, clock, root=f"/{ns}"),
+        timeout,
+    )
+    settings = await settings_from_registry(settings, registry)
     metadata_url = settings.cluster_metadata_url()
     metadata = await connect_with_retry(
         "PostgreSQL", metadata_url, lambda: _metadata(metadata_url), timeout
@@ -75,12 +82,6 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
     realtime = await connect_with_retry(
         "Redis", settings.redis_url, lambda: _realtime(settings.redis_url, clock, f"{ns}:"), timeout
     )
-    registry = await connect_with_retry(
-        "etcd",
-        settings.etcd_url,
-        lambda: EtcdRegistry.connect(settings.etcd_url, clock, root=f"/{ns}"),
-        timeout,
-    )
     platform = wire(
         settings,
         clock=clock,
@@ -106,8 +107,44 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
         address = f"http://{settings.advertise_host}:{settings.port}"
         registration = await registry.register(ServiceRole.GATEWAY, instance_id(), address)
         platform.closers.append(registration.close)
+    platform.workers["config-watch"] = _config_watch(registry, await registry.config())
     platform.closers += [realtime.close, registry.close]
     return platform
+
+
+async def settings_from_registry(settings: Settings, registry: Registry) -> Settings:
+    """`settings` with the values kept in the registry under `config/<setting name>` on top:
+    one place to change every process's limits (`chat4all config set max_text_length 2000`).
+    They are read at start; a change is logged by the processes already running."""
+    values = await registry.config()
+    unknown = sorted(set(values) - set(Settings.model_fields))
+    if unknown:
+        log.warning("ignoring unknown settings in the registry: %s", ", ".join(unknown))
+    known = {k: v for k, v in values.items() if k in Settings.model_fields}
+    if not known:
+        return settings
+    log.info("settings from the registry: %s", ", ".join(sorted(known)))
+    try:
+        return Settings.model_validate({**settings.model_dump(), **known})
+    except ValueError as e:
+        raise InvalidInput(f"a setting in the registry is invalid: {e}") from e
+
+
+def _config_watch(registry: Registry, first: dict[str, str]) -> Worker:
+    async def watch() -> None:
+        async for values in await registry.watch_config():
+            changed = sorted(
+                k for k in values.keys() | first.keys() if values.get(k) != first.get(k)
+            )
+            if changed:
+                log.warning(
+                    "settings changed in the registry: %s; restart this process to apply them",
+                    ", ".join(changed),
+                )
+            first.clear()
+            first.update(values)
+
+    return watch
 
 
 async def _realtime(url: str, clock: Clock, prefix: str) -> RedisRealtime:
