@@ -189,6 +189,15 @@ async def test_indexes_are_the_documented_ones(database: tuple[str, str]) -> Non
         await store.close()
 
 
+async def test_processes_starting_together_create_the_schema_once(
+    database: tuple[str, str],
+) -> None:
+    stores = await asyncio.gather(*(MongoMessageStore.connect(*database) for _ in range(4)))
+    for store in stores:
+        await store.ping()
+        await store.close()
+
+
 async def test_an_unreachable_server_is_unavailable_quickly() -> None:
     started = time.monotonic()
     with pytest.raises(Unavailable):
@@ -324,7 +333,14 @@ async def test_kill_9_loses_nothing_acknowledged(database: tuple[str, str]) -> N
     conversation = uuid4()
     processes = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-c", _CRASHER, url, name, str(conversation), stdout=subprocess.PIPE
+            sys.executable,
+            "-c",
+            _CRASHER,
+            url,
+            name,
+            str(conversation),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         for _ in range(2)
     ]
@@ -334,7 +350,9 @@ async def test_kill_9_loses_nothing_acknowledged(database: tuple[str, str]) -> N
         assert process.stdout is not None
         while len(acknowledged) < 600:
             line = await asyncio.wait_for(process.stdout.readline(), 30)
-            assert line, "a writer process died"
+            if not line:
+                assert process.stderr is not None
+                raise AssertionError(f"a writer died: {(await process.stderr.read()).decode()}")
             raw_id, raw_seq = line.split()
             acknowledged.append((UUID(raw_id.decode()), int(raw_seq)))
 
