@@ -270,6 +270,35 @@ async def test_documents_the_server_refuses_are_invalid_input(database: tuple[st
         await store.close()
 
 
+@pytest.mark.parametrize(
+    ("text", "metadata"),
+    [
+        ("nested", {"k": [[1, 2], [3]]}),
+        ("dotted", {"a.b": 1}),
+        ("dollar", {"$where": 1}),
+        ("nul \x00 inside", {}),
+    ],
+    ids=["nested-array", "dotted-key", "dollar-key", "nul-char"],
+)
+async def test_what_the_server_refuses_is_invalid_input_never_unavailable(
+    database: tuple[str, str], text: str, metadata: dict[str, object]
+) -> None:
+    """MongoDB stores these; FerretDB refuses them. Either way the caller learns which."""
+    from dataclasses import replace
+
+    store = await MongoMessageStore.connect(*database)
+    try:
+        new = replace(text_message(uuid4(), uuid4(), (uuid4(),), text), metadata=metadata)
+        try:
+            appended = await store.append(new, T0, None)
+        except InvalidInput:
+            assert await store.get(new.message_id) is None
+        else:
+            assert await store.get(new.message_id) == appended.message
+    finally:
+        await store.close()
+
+
 async def test_the_summary_catches_up_after_a_writer_stopped_between_its_writes(
     database: tuple[str, str],
 ) -> None:
