@@ -189,6 +189,15 @@ async def test_indexes_are_the_documented_ones(database: tuple[str, str]) -> Non
         await store.close()
 
 
+async def test_processes_starting_together_create_the_schema_once(
+    database: tuple[str, str],
+) -> None:
+    stores = await asyncio.gather(*(MongoMessageStore.connect(*database) for _ in range(4)))
+    for store in stores:
+        await store.ping()
+        await store.close()
+
+
 async def test_an_unreachable_server_is_unavailable_quickly() -> None:
     started = time.monotonic()
     with pytest.raises(Unavailable):
@@ -261,6 +270,35 @@ async def test_documents_the_server_refuses_are_invalid_input(database: tuple[st
         await store.close()
 
 
+@pytest.mark.parametrize(
+    ("text", "metadata"),
+    [
+        ("nested", {"k": [[1, 2], [3]]}),
+        ("dotted", {"a.b": 1}),
+        ("dollar", {"$where": 1}),
+        ("nul \x00 inside", {}),
+    ],
+    ids=["nested-array", "dotted-key", "dollar-key", "nul-char"],
+)
+async def test_what_the_server_refuses_is_invalid_input_never_unavailable(
+    database: tuple[str, str], text: str, metadata: dict[str, object]
+) -> None:
+    """MongoDB stores these; FerretDB refuses them. Either way the caller learns which."""
+    from dataclasses import replace
+
+    store = await MongoMessageStore.connect(*database)
+    try:
+        new = replace(text_message(uuid4(), uuid4(), (uuid4(),), text), metadata=metadata)
+        try:
+            appended = await store.append(new, T0, None)
+        except InvalidInput:
+            assert await store.get(new.message_id) is None
+        else:
+            assert await store.get(new.message_id) == appended.message
+    finally:
+        await store.close()
+
+
 async def test_the_summary_catches_up_after_a_writer_stopped_between_its_writes(
     database: tuple[str, str],
 ) -> None:
@@ -324,7 +362,14 @@ async def test_kill_9_loses_nothing_acknowledged(database: tuple[str, str]) -> N
     conversation = uuid4()
     processes = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-c", _CRASHER, url, name, str(conversation), stdout=subprocess.PIPE
+            sys.executable,
+            "-c",
+            _CRASHER,
+            url,
+            name,
+            str(conversation),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         for _ in range(2)
     ]
@@ -334,7 +379,9 @@ async def test_kill_9_loses_nothing_acknowledged(database: tuple[str, str]) -> N
         assert process.stdout is not None
         while len(acknowledged) < 600:
             line = await asyncio.wait_for(process.stdout.readline(), 30)
-            assert line, "a writer process died"
+            if not line:
+                assert process.stderr is not None
+                raise AssertionError(f"a writer died: {(await process.stderr.read()).decode()}")
             raw_id, raw_seq = line.split()
             acknowledged.append((UUID(raw_id.decode()), int(raw_seq)))
 

@@ -42,6 +42,11 @@ Status changes are read-modify-write on one document with compare-and-set on `re
 concurrent writer makes the update match nothing, and the change is applied again to the newer
 document. Each message's update is atomic; a batch of changes is not (the port's callers apply
 the same changes again after a failure, and a change applied twice moves nothing).
+
+On FerretDB v1 an update is not atomic (a read, then a write by _id, with no lock), so racing
+updates of one document can lose one: status writes to one message, or the summary's `$max`
+from two processes. What numbering, deduplication and the outbox entries rest on are inserts
+under unique indexes, which FerretDB does enforce. docs/cluster.md lists what FerretDB lacks.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ OUTBOX: Final = "outbox"
 FILES: Final = "file_metadata"
 SHARD_KEY: Final = {"conversation_id": "hashed"}
 _NOT_IMPLEMENTED: Final = 238  # FerretDB's answer to an index option it lacks
+_NAMESPACE_EXISTS: Final = 48
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,9 @@ async def create_indexes(db: AsyncDatabase[dict[str, Any]]) -> bool:
     for name in (MESSAGES, HISTORY, OUTBOX, FILES):
         if name not in existing:
             try:
-                await db.create_collection(name)
+                await db.create_collection(name, check_exists=False)
             except OperationFailure as e:
-                if e.code != 48:  # NamespaceExists: another process made it first
+                if e.code != _NAMESPACE_EXISTS:  # another process made it since we looked
                     raise
     server_ttl = True
     for index in INDEXES:
