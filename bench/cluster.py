@@ -20,8 +20,7 @@ import asyncpg
 
 from bench import load
 from bench.__main__ import report, say, section
-from bench.load import Meter
-from bench.stats import RunResult
+from bench.load import Meter, RunResult
 from chat4all.devcluster import DevCluster
 
 SERVERS = {
