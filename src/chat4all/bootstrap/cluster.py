@@ -62,7 +62,11 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
     store = await connect_with_retry(
         "MongoDB",
         settings.mongo_url,
-        lambda: MongoMessageStore.connect(settings.mongo_url, database=settings.mongo_database),
+        lambda: MongoMessageStore.connect(
+            settings.mongo_url,
+            database=settings.mongo_database,
+            max_pool_size=settings.mongo_max_pool_size,
+        ),
         timeout,
     )
     bus = await connect_with_retry(
