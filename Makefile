@@ -44,8 +44,9 @@ SERVER_MARKS := postgres or redis or etcd or kafka or mongo
 test-fast: $(STAMP) $(GENERATED) ## the quick loop: no slow tests, no servers, no lint
 	$(UV) run pytest -n auto -q -m "not slow and not ($(SERVER_MARKS))"
 
-bench: $(STAMP) $(GENERATED) ## S1 and S2 load scenarios; prints throughput and latency percentiles
+bench: $(STAMP) $(GENERATED) infra ## load scenarios, embedded then cluster; throughput and latency percentiles
 	$(UV) run python -m bench
+	$(UV) run python -m bench.cluster
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache src/chat4all/v1
