@@ -10,7 +10,7 @@ PG_PORT=${CHAT4ALL_PG_PORT:-5433}
 # FerretDB v1 deadlocks for good once as many updates run at once as it has PostgreSQL
 # connections (each holds the connection of its read while it waits for one to write), so the
 # pool must exceed the connection pools (maxPoolSize) of all its clients together.
-PG_POOL=${CHAT4ALL_FERRETDB_PG_POOL:-100}
+PG_POOL=${CHAT4ALL_FERRETDB_PG_POOL:-250}
 VERSION=v1.24.0
 BINARY=$INFRA_HOME/go/bin/ferretdb
 

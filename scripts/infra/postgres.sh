@@ -27,7 +27,7 @@ if [ ! -f "$DATA/PG_VERSION" ]; then
         --auth-local=trust --auth-host=scram-sha-256 -E UTF8 >"$LOG_DIR/postgres-init.log"
 fi
 as_owner "$BIN/pg_ctl" -D "$DATA" -l "$PG_LOG" -w start \
-    -o "-c listen_addresses=127.0.0.1 -p $PORT -k /tmp -c max_connections=300 -c fsync=off \
+    -o "-c listen_addresses=127.0.0.1 -p $PORT -k /tmp -c max_connections=500 -c fsync=off \
         -c synchronous_commit=off -c full_page_writes=off" >/dev/null
 for db in chat4all ferretdb; do
     as_owner "$BIN/psql" -h /tmp -p "$PORT" -U chat4all -d postgres -tAc \

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     mongo_url: str = "mongodb://127.0.0.1:27017/"
     mongo_database: str = "chat4all"
     # Per process. FerretDB v1 hangs once as many updates run at once as it has PostgreSQL
-    # connections (scripts/infra gives it 100): keep the sum over processes below that.
+    # connections (scripts/infra gives it 250): keep the sum over processes below that.
     mongo_max_pool_size: int = Field(8, ge=1)
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_partitions: int = Field(12, ge=1)
