@@ -78,8 +78,14 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
             partitions=settings.kafka_partitions,
             replication_factor=settings.kafka_replication_factor,
             namespace=ns,
-            # A worker that dies hands its partitions over within 10 s (librdkafka: 45 s).
-            consumer_config={"session.timeout.ms": 10_000, "heartbeat.interval.ms": 1_000},
+            consumer_config={
+                # A worker that dies hands its partitions over within 10 s (librdkafka: 45 s).
+                "session.timeout.ms": 10_000,
+                "heartbeat.interval.ms": 1_000,
+                # The range assignor gives partition p of every topic to the same member, so one
+                # status worker applies a conversation's delivered and read events in turn.
+                "partition.assignment.strategy": "range",
+            },
         ),
         timeout,
     )
