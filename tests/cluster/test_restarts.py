@@ -153,6 +153,12 @@ async def test_redis_down_closes_streams_cleanly_and_recovers(
             async with bob.stream(cluster.gateway_urls[0]) as stream:
                 await stream.next_frame(10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+        # REST needs Redis only for caches: it answers, or says 503 - never a 500
+        for path in ("/v1/users/me", "/v1/conversations"):
+            r = await bob.get(path)
+            assert r.status_code in (200, 503), (path, r.status_code, r.text)
+            if r.status_code == 503:
+                assert r.headers["content-type"].startswith("application/problem+json")
     finally:
         await asyncio.to_thread(servers.redis.start)
     for _ in range(50):  # the gateway reconnects by itself
