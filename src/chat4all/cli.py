@@ -148,13 +148,13 @@ def _run_roles(settings: Settings, roles: set[Role]) -> None:
 
 
 async def _fail_clearly(building: Awaitable[Platform]) -> Platform:
-    """A server that stays down past the start-up timeout ends the process with one clear line,
-    not a stack trace."""
-    from chat4all.domain.errors import Unavailable
+    """A server that stays down past the start-up timeout (or an invalid setting kept in etcd)
+    ends the process with one clear line, not a stack trace."""
+    from chat4all.domain.errors import Chat4AllError
 
     try:
         return await building
-    except Unavailable as e:
+    except Chat4AllError as e:
         typer.echo(f"error: {e.detail}", err=True)
         os._exit(3)  # inside uvicorn's lifespan an exception would only print its trace
 

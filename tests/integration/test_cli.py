@@ -65,3 +65,23 @@ def test_user_create_then_a_clear_error_for_a_taken_name(tmp_path: Path):
     )
     assert bad.returncode == 1
     assert "error:" in bad.stderr
+
+
+def test_a_cluster_process_names_the_server_it_cannot_reach(tmp_path: Path):
+    env = {
+        **os.environ,
+        "CHAT4ALL_ETCD_URL": "http://127.0.0.1:1",
+        "CHAT4ALL_STARTUP_TIMEOUT_SECONDS": "1",
+        "CHAT4ALL_DATA_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "chat4all", "worker", "router"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 3
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: etcd at http://127.0.0.1:1 is not reachable"), result.stderr
+    assert "Traceback" not in result.stderr
