@@ -32,6 +32,7 @@ lint: $(STAMP) $(GENERATED) ## ruff and mypy
 	$(UV) run mypy
 
 cluster-up: $(STAMP) $(GENERATED) infra ## a local cluster: 2 gateways, 2 of each worker, nginx on :8080
+	scripts/infra/nginx.sh
 	$(UV) run chat4all cluster
 
 infra: ## install (once) and start the real servers the tests use, on 127.0.0.1
@@ -46,6 +47,7 @@ test-fast: $(STAMP) $(GENERATED) ## the quick loop: no slow tests, no servers, n
 
 bench: $(STAMP) $(GENERATED) infra ## load scenarios, embedded then cluster; throughput and latency percentiles
 	$(UV) run python -m bench
+	scripts/infra/nginx.sh
 	$(UV) run python -m bench.cluster
 
 clean:

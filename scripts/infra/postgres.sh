@@ -10,7 +10,8 @@ if [ "$(id -u)" -eq 0 ]; then HOME_DIR=/var/tmp/chat4all-infra; fi
 DATA=$HOME_DIR/postgres
 PG_LOG=$HOME_DIR/postgres.log
 
-apt_install psql postgresql
+# The server, not only the client (a machine may have psql alone): look for initdb.
+PATH="$PATH:$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tr '\n' ':')" apt_install initdb postgresql
 BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 
 as_owner() {  # PostgreSQL refuses to run as root
