@@ -60,6 +60,7 @@ async def cluster(size: int) -> AsyncIterator[str]:
             "CHAT4ALL_MONGO_DATABASE": namespace,
             "CHAT4ALL_JWT_SECRET": "bench-secret-" + "x" * 40,
             "CHAT4ALL_PASSWORD_HASH_TIME_COST": "1",
+            "CHAT4ALL_SEND_RATE_PER_SECOND": "0",
             "CHAT4ALL_PASSWORD_HASH_MEMORY_KIB": "1024",
         },
         gateway_ports=tuple(free_port() for _ in range(size)),

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     max_text_length: int = Field(4096, ge=1)
     max_request_body_bytes: int = Field(1 << 20, ge=1024)
     message_ttl_days: int = Field(0, ge=0, description="0 keeps messages forever")
+    # Sends per user: a token bucket of `send_burst` refilled at `send_rate_per_second`.
+    send_rate_per_second: float = Field(20.0, ge=0, description="0: no limit")
+    send_burst: int = Field(100, ge=1)
 
     # Embedded event log.
     bus_partitions: int = Field(4, ge=1)

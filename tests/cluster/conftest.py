@@ -37,6 +37,7 @@ def cluster_env(namespace: str, database_url: str) -> dict[str, str]:
         "CHAT4ALL_ETCD_URL": server_url("etcd"),
         "CHAT4ALL_JWT_SECRET": "cluster-test-secret-" + "x" * 32,
         "CHAT4ALL_PASSWORD_HASH_TIME_COST": "1",
+        "CHAT4ALL_SEND_RATE_PER_SECOND": "0",  # bursts from one user are the point here
         "CHAT4ALL_PASSWORD_HASH_MEMORY_KIB": "1024",
         "CHAT4ALL_STARTUP_TIMEOUT_SECONDS": "30",
         "CHAT4ALL_MONGO_MAX_POOL_SIZE": "4",  # many processes share one FerretDB

@@ -28,6 +28,7 @@ def settings_for_tests(data_dir: Path, **overrides: Any) -> Settings:
         "jwt_secret": "test-secret-" + "x" * 40,
         "password_hash_time_cost": 1,
         "password_hash_memory_kib": 1024,
+        "send_rate_per_second": 0,  # tests/integration/test_rate_limit.py sets one
     }
     return Settings(**(base | overrides))
 

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chat4all.domain import errors
+from chat4all.domain.ratelimit import retry_after_header
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ _STATUS: list[tuple[type[errors.Chat4AllError], int, str]] = [
     (errors.NotFound, 404, "not-found"),
     (errors.Unauthenticated, 401, "unauthenticated"),
     (errors.Forbidden, 403, "forbidden"),
+    (errors.RateLimited, 429, "rate-limited"),
     (errors.LimitExceeded, 429, "limit-exceeded"),
     (errors.Unavailable, 503, "unavailable"),
 ]
@@ -62,6 +64,8 @@ def install(app: FastAPI) -> None:
     async def _domain(request: Request, exc: errors.Chat4AllError) -> JSONResponse:
         status, slug = status_of(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, errors.RateLimited):
+            headers = {"Retry-After": retry_after_header(exc.retry_after)}
         return problem(status, slug, exc.title, exc.detail, request.url.path, headers)
 
     @app.exception_handler(RequestValidationError)

@@ -44,6 +44,8 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
     from chat4all.adapters.etcd.registry import EtcdRegistry
     from chat4all.adapters.kafka import KafkaEventBus
     from chat4all.adapters.mongo.message_store import MongoMessageStore
+    from chat4all.adapters.redis.client import Keys
+    from chat4all.adapters.redis.ratelimit import RedisRateLimiter
 
     clock = SystemClock()
     timeout = settings.startup_timeout_seconds
@@ -101,6 +103,7 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
         hub=realtime.hub,
         presence=realtime.presence,
         cache=realtime.cache,
+        limiter=RedisRateLimiter(realtime.client, Keys(f"{ns}:")),
     )
     platform.workers["retention"] = _retention_sweep(platform, clock)
     platform.workers = {

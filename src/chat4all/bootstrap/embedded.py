@@ -13,6 +13,7 @@ from chat4all.settings import Settings
 async def build_embedded(settings: Settings) -> Platform:
     """One process, SQLite files under the data folder, in-process hub and cache."""
     from chat4all.adapters.clock import SystemClock
+    from chat4all.adapters.memory.ratelimit import InProcessRateLimiter
     from chat4all.adapters.memory.realtime import InProcessCache, InProcessHub, InProcessPresence
     from chat4all.adapters.sqlite.event_log import SQLiteEventLog
     from chat4all.adapters.sqlite.message_store import SQLiteMessageStore
@@ -30,6 +31,7 @@ async def build_embedded(settings: Settings) -> Platform:
         hub=InProcessHub(),
         presence=InProcessPresence(),
         cache=InProcessCache(clock),
+        limiter=InProcessRateLimiter(),
     )
     retention = timedelta(hours=settings.bus_retention_hours)
 

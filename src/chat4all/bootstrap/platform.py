@@ -10,10 +10,12 @@ from datetime import timedelta
 from uuid import UUID
 
 from chat4all.domain.errors import Chat4AllError
+from chat4all.domain.ratelimit import Rule
 from chat4all.ports.bus import EventBus
 from chat4all.ports.clock import Clock
 from chat4all.ports.messages import MessageStore
 from chat4all.ports.metadata import MetadataStore
+from chat4all.ports.ratelimit import RateLimiter
 from chat4all.ports.realtime import KeyValueCache, PresenceStore, RealtimeHub
 from chat4all.services.auth import AuthPolicy, AuthService
 from chat4all.services.conversations import ConversationService
@@ -124,6 +126,7 @@ def wire(
     hub: RealtimeHub,
     presence: PresenceStore,
     cache: KeyValueCache,
+    limiter: RateLimiter,
 ) -> Platform:
     """Services and workers on top of the given adapters (any profile)."""
     from chat4all.workers.delivery import DeliveryWorker
@@ -134,8 +137,17 @@ def wire(
     auth = AuthService(metadata, cache, clock, auth_policy(settings))
     conversations = ConversationService(metadata, store, cache, clock, settings.max_group_size)
     ttl = timedelta(days=settings.message_ttl_days) if settings.message_ttl_days else None
+    send_rate = (
+        Rule(settings.send_rate_per_second, settings.send_burst)
+        if settings.send_rate_per_second
+        else None
+    )
     messages = MessageService(
-        store, conversations, clock, MessagePolicy(settings.max_text_length, ttl)
+        store,
+        conversations,
+        clock,
+        MessagePolicy(settings.max_text_length, ttl, send_rate),
+        limiter,
     )
     workers: dict[str, Worker] = {
         "relay": OutboxRelay(store, bus).run,

@@ -48,6 +48,16 @@ class LimitExceeded(Chat4AllError):
     title = "Limit exceeded"
 
 
+class RateLimited(LimitExceeded):
+    """Too many requests for now: the same request passes after `retry_after` seconds."""
+
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: float) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class Unavailable(Chat4AllError):
     """A backing store or broker cannot be reached; the request may be retried."""
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from chat4all.domain.errors import InvalidInput, NotFound
+from chat4all.domain.errors import InvalidInput, NotFound, RateLimited
 from chat4all.domain.events import read_up_to, status_changed
 from chat4all.domain.messages import (
     INTERNAL_CHANNEL,
@@ -17,9 +17,11 @@ from chat4all.domain.messages import (
     Payload,
     StatusChange,
 )
+from chat4all.domain.ratelimit import Rule
 from chat4all.domain.status import DeliveryStatus
 from chat4all.ports.clock import Clock
 from chat4all.ports.messages import Appended, MessageStore
+from chat4all.ports.ratelimit import RateLimiter
 from chat4all.services.conversations import ConversationService
 
 MAX_PAGE = 100
@@ -29,6 +31,7 @@ MAX_PAGE = 100
 class MessagePolicy:
     max_text_length: int
     ttl: timedelta | None  # None: kept forever
+    send_rate: Rule | None = None  # per sender; None: unlimited
 
 
 class MessageService:
@@ -38,11 +41,13 @@ class MessageService:
         conversations: ConversationService,
         clock: Clock,
         policy: MessagePolicy,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._store = store
         self._conversations = conversations
         self._clock = clock
         self._policy = policy
+        self._limiter = limiter
 
     async def send(
         self,
@@ -54,6 +59,7 @@ class MessageService:
         reply_to_message_id: UUID | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> Appended:
+        await self._check_send_rate(sender)
         members = await self._conversations.member_ids(conversation_id, sender)
         payload.check(self._policy.max_text_length)
         if payload.type != "text":
@@ -75,6 +81,18 @@ class MessageService:
             metadata=metadata or {},
         )
         return await self._store.append(new, self._clock.now(), self._policy.ttl)
+
+    async def _check_send_rate(self, sender: UUID) -> None:
+        rule = self._policy.send_rate
+        if rule is None or self._limiter is None:
+            return
+        decision = await self._limiter.take(f"send:{sender}", rule, self._clock.now())
+        if not decision.allowed:
+            raise RateLimited(
+                f"more than {rule.burst} messages at once or {rule.rate:g} a second; "
+                f"retry in {decision.retry_after:.2f} s",
+                decision.retry_after,
+            )
 
     async def history(
         self,

@@ -12,6 +12,7 @@ from chat4all.domain import errors
 
 PROBLEM_TYPE = "chat4all-problem-type"
 PROBLEM_PREFIX = "urn:chat4all:problem:"
+RETRY_AFTER = "retry-after"
 
 # The REST API's problem types, which the server sends in trailing metadata.
 _BY_PROBLEM: dict[str, type[errors.Chat4AllError]] = {
@@ -51,12 +52,16 @@ class RemoteServiceError(RuntimeError):
 def domain_error(error: grpc.aio.AioRpcError, service: str) -> Exception:
     """The exception to raise for a failed call to `service`."""
     detail = error.details() or error.code().name
-    problem = ""
+    problem, retry_after = "", None
     # aio metadata yields (key, value) pairs; the stubs type it as the sync API's.
     trailing = cast(Iterable[tuple[str, str | bytes]], error.trailing_metadata() or ())
     for key, value in trailing:
         if key == PROBLEM_TYPE and isinstance(value, str):
             problem = value.removeprefix(PROBLEM_PREFIX)
+        elif key == RETRY_AFTER and isinstance(value, str):
+            retry_after = float(value)
+    if retry_after is not None:
+        return errors.RateLimited(detail, retry_after)
     kind = _BY_PROBLEM.get(problem) or _BY_CODE.get(error.code())
     if kind is None:
         return RemoteServiceError(f"{service}: {error.code().name}: {detail}")

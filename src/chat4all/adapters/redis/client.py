@@ -68,6 +68,10 @@ class Keys:
         """String: one cache entry."""
         return f"{self.prefix}cache:{key}"
 
+    def rate_limit(self, key: str) -> str:
+        """Hash {tokens, at}: one token bucket (the seed's `rate_limit:` keys)."""
+        return f"{self.prefix}rate_limit:{key}"
+
 
 @contextmanager
 def unavailable(what: str) -> Iterator[None]:

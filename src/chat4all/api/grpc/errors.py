@@ -22,6 +22,7 @@ from chat4all.domain import errors
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE = "chat4all-problem-type"
+RETRY_AFTER = "retry-after"  # seconds, with RESOURCE_EXHAUSTED from a rate limit
 PROBLEM_PREFIX = "urn:chat4all:problem:"
 
 _CODES: list[tuple[type[errors.Chat4AllError], grpc.StatusCode]] = [
@@ -52,9 +53,10 @@ def code_of(error: errors.Chat4AllError) -> grpc.StatusCode:
 async def _abort(context: Context, error: Exception) -> None:
     if isinstance(error, errors.Chat4AllError):
         _, slug = status_of(error)
-        await context.abort(
-            code_of(error), error.detail, trailing_metadata=((PROBLEM_TYPE, PROBLEM_PREFIX + slug),)
-        )
+        trailing: tuple[tuple[str, str], ...] = ((PROBLEM_TYPE, PROBLEM_PREFIX + slug),)
+        if isinstance(error, errors.RateLimited):
+            trailing += ((RETRY_AFTER, repr(error.retry_after)),)
+        await context.abort(code_of(error), error.detail, trailing_metadata=trailing)
     log.exception("unhandled error in a gRPC call", exc_info=error)
     await context.abort(
         grpc.StatusCode.INTERNAL,
