@@ -176,7 +176,7 @@ class EtcdConnection:
             )
         except Exception as e:
             raise _unavailable(e) from e
-        return Watch(raw)
+        return Watch(raw, self.timeout)
 
 
 class RevisionCompacted(Exception):
@@ -184,8 +184,9 @@ class RevisionCompacted(Exception):
 
 
 class Watch:
-    def __init__(self, raw: Any) -> None:
+    def __init__(self, raw: Any, timeout: float) -> None:
         self._raw = raw
+        self._timeout = timeout
 
     async def changes(self) -> AsyncIterator[Change]:
         """The watch's changes; raises Unavailable when the connection is lost and
@@ -201,7 +202,9 @@ class Watch:
             raise _unavailable(e) from e
 
     async def cancel(self) -> None:
+        # Bounded: a cancel that etcd never acknowledges must not hang whoever is leaving
+        # (a task being cancelled waits for this in its `finally`).
         try:
-            await self._raw.cancel()
+            await asyncio.wait_for(self._raw.cancel(), self._timeout)
         except Exception as e:
             raise _unavailable(e) from e
