@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -21,7 +20,7 @@ import asyncpg
 from bench import load
 from bench.__main__ import report, say, section
 from bench.load import Meter, RunResult
-from chat4all.devcluster import DevCluster
+from chat4all.devcluster import DevCluster, free_port
 
 SERVERS = {
     "CHAT4ALL_MONGO_URL": "mongodb://127.0.0.1:27017/",
@@ -30,13 +29,6 @@ SERVERS = {
     "CHAT4ALL_ETCD_URL": "http://127.0.0.1:2379",
 }
 POSTGRES = "postgresql://chat4all:chat4all@127.0.0.1:5433"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @asynccontextmanager

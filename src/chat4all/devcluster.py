@@ -153,6 +153,13 @@ def _executable() -> str:
     return str(installed) if installed.exists() else "chat4all"
 
 
+def free_port() -> int:
+    """A port nothing listens on now (the OS's pick); free until someone binds it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def wait_for_port(port: int, timeout: float, explain: object = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

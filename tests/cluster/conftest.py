@@ -4,7 +4,6 @@ namespace of their own (topics, groups, keys, databases), so tests can share the
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -12,17 +11,10 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from chat4all.devcluster import DevCluster
+from chat4all.devcluster import DevCluster, free_port
 from tests.servers import server_url, unique_name
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.kafka, pytest.mark.mongo]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def cluster_env(namespace: str, database_url: str) -> dict[str, str]:

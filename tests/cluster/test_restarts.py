@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,8 +16,8 @@ import pytest
 import pytest_asyncio
 from websockets.exceptions import ConnectionClosed
 
-from chat4all.devcluster import DevCluster
-from tests.cluster.conftest import cluster_env, free_port
+from chat4all.devcluster import DevCluster, free_port
+from tests.cluster.conftest import cluster_env
 from tests.cluster.private_servers import PrivateKafka, PrivatePostgres, PrivateRedis
 from tests.integration.harness import User, register
 from tests.servers import unique_name
@@ -38,8 +39,6 @@ def two_free_ports() -> int:
     while True:
         port = free_port()
         try:
-            import socket
-
             with socket.socket() as s:
                 s.bind(("127.0.0.1", port + 1))
             return port

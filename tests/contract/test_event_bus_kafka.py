@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import socket
 import time
 from collections.abc import AsyncIterator, Sequence
 
@@ -17,6 +16,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from chat4all.adapters.kafka import KafkaConsumer, KafkaEventBus
+from chat4all.devcluster import free_port
 from chat4all.domain.errors import Unavailable
 from chat4all.domain.events import UNDECODABLE, Event
 from chat4all.ports.bus import EventBus, Record
@@ -331,9 +331,7 @@ async def test_a_worker_dead_letters_a_poison_record_and_goes_on(
 
 
 async def test_a_broker_that_does_not_answer_is_named_in_the_error() -> None:
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens on it
     started = time.monotonic()
     with pytest.raises(Unavailable, match=f"127.0.0.1:{port}"):
         await KafkaEventBus.connect(f"127.0.0.1:{port}", timeout=1)

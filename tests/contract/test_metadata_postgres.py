@@ -4,7 +4,6 @@ that is not there, and connections that break under the store and come back."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -12,6 +11,7 @@ import pytest
 
 from chat4all.adapters.sql import SqlMetadataStore, upgrade
 from chat4all.adapters.sql.engine import async_url
+from chat4all.devcluster import free_port
 from chat4all.domain.conversations import Role
 from chat4all.domain.errors import Unavailable
 from tests.contract.metadata_store_contract import MetadataStoreContract, make_conversation
@@ -47,14 +47,8 @@ async def _terminate_other_backends(conn: asyncpg.Connection) -> int:
     return int(ended)
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_no_server_is_unavailable_quickly() -> None:
-    url = f"postgresql+asyncpg://chat4all:chat4all@127.0.0.1:{_closed_port()}/chat4all"
+    url = f"postgresql+asyncpg://chat4all:chat4all@127.0.0.1:{free_port()}/chat4all"
     store = await SqlMetadataStore.connect(url)
     try:
         with pytest.raises(Unavailable):

@@ -8,7 +8,6 @@ server, and deletes its keys afterwards.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from uuid import uuid4
@@ -25,6 +24,7 @@ from chat4all.adapters.redis import (
     RedisRealtime,
     open_client,
 )
+from chat4all.devcluster import free_port
 from chat4all.domain.errors import Unavailable
 from chat4all.ports.realtime import SubscriptionLost
 from tests.contract.realtime_contract import (
@@ -247,15 +247,9 @@ async def test_closing_the_hub_ends_its_subscriptions(hub: RedisHub) -> None:
         await hub.subscribe(uuid4())
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_no_server_is_unavailable_everywhere_and_quickly(keys: Keys) -> None:
     realtime = await RedisRealtime.connect(
-        f"redis://127.0.0.1:{_closed_port()}/0", clock=SystemClock(), prefix=keys.prefix
+        f"redis://127.0.0.1:{free_port()}/0", clock=SystemClock(), prefix=keys.prefix
     )
     user = uuid4()
     calls = [

@@ -1,7 +1,6 @@
 import asyncio
 import shutil
 import signal
-import socket
 import time
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 from chat4all.adapters.clock import SystemClock
 from chat4all.adapters.etcd.connection import EtcdConnection
 from chat4all.adapters.etcd.registry import EtcdRegistry
+from chat4all.devcluster import free_port
 from chat4all.domain.errors import Unavailable
 from chat4all.workers.leader import run_as_leader
 from tests.contract.registry_contract import (
@@ -62,12 +62,6 @@ class TestEtcdRegistry(RegistryContract):
     @pytest.fixture
     async def peer(self, make_registry):
         return await make_registry()  # another connection: another process of the cluster
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_an_unreachable_etcd_is_unavailable_at_once():

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from uuid import uuid4
 import httpx
 import pytest
 
+from chat4all.devcluster import free_port
 from tests.integration.harness import register
 
 TOTAL = 10_000
@@ -29,12 +29,6 @@ CONCURRENCY = 40
 KILL_AFTER = TOTAL // 2
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("crash")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:

@@ -40,6 +40,18 @@ class Instance:
         ).encode()
 
     @classmethod
+    def checked(
+        cls, service: str, instance_id: str, address: str, metadata: Mapping[str, str] | None
+    ) -> Instance:
+        """An instance to register: its names checked to fit in a key."""
+        return cls(
+            check_name("service", service),
+            check_name("instance id", instance_id),
+            address,
+            dict(metadata or {}),
+        )
+
+    @classmethod
     def decode(cls, service: str, instance_id: str, value: bytes) -> Instance:
         data = json.loads(value)
         return cls(service, instance_id, str(data["address"]), dict(data.get("metadata") or {}))

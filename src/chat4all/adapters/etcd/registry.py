@@ -74,12 +74,7 @@ class EtcdRegistry:
         ttl: int = DEFAULT_TTL,
     ) -> EtcdRegistration:
         self._check_open()
-        instance = Instance(
-            check_name("service", service),
-            check_name("instance id", instance_id),
-            address,
-            dict(metadata or {}),
-        )
+        instance = Instance.checked(service, instance_id, address, metadata)
         key = self._key("services", service, instance_id)
         lease = await _put_on_new_lease(self._etcd, self._clock, key, instance.encode(), ttl)
         registration = EtcdRegistration(

@@ -77,12 +77,7 @@ class InProcessRegistry:
         ttl: int = DEFAULT_TTL,
     ) -> InProcessRegistration:
         self._check_open()
-        instance = Instance(
-            check_name("service", service),
-            check_name("instance id", instance_id),
-            address,
-            dict(metadata or {}),
-        )
+        instance = Instance.checked(service, instance_id, address, metadata)
         lease = self._grant(ttl)
         self._put(f"{SERVICES}{service}/{instance_id}", instance.encode(), lease.lease_id)
         return InProcessRegistration(self, instance, lease.lease_id)
