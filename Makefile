@@ -41,7 +41,7 @@ infra: ## install (once) and start the real servers the tests use, on 127.0.0.1
 test: $(STAMP) $(GENERATED) lint infra ## every test, on every real server, including the slow ones
 	$(UV) run pytest -n auto --dist loadgroup -q
 
-SERVER_MARKS := postgres or redis or etcd or kafka or mongo
+SERVER_MARKS := postgres or redis or etcd or kafka or mongo or minio
 test-fast: $(STAMP) $(GENERATED) ## the quick loop: no slow tests, no servers, no lint
 	$(UV) run pytest -n auto -q -m "not slow and not ($(SERVER_MARKS))"
 

@@ -18,7 +18,10 @@ DEFAULTS = {
     "etcd": "http://127.0.0.1:2379",
     "kafka": "127.0.0.1:9092",
     "mongo": "mongodb://127.0.0.1:27017/",
+    "minio": "http://127.0.0.1:9000",  # keys: MINIO_KEYS
 }
+# What scripts/infra/minio.sh starts MinIO with.
+MINIO_KEYS = ("chat4all", "chat4all-secret")
 SERVERS = tuple(DEFAULTS)
 
 

@@ -1,0 +1,1 @@
+"""Blobs on the local disk (embedded profile)."""

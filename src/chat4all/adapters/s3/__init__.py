@@ -1,0 +1,1 @@
+"""Blobs on S3 (MinIO in the cluster profile), through aiobotocore."""
