@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from enum import StrEnum
 from pathlib import Path
@@ -62,6 +64,25 @@ class Settings(BaseSettings):
     send_rate_per_second: float = Field(20.0, ge=0, description="0: no limit")
     send_burst: int = Field(100, ge=1)
 
+    # Files (docs/files.md). Uploads are tus 1.0.0 at /v1/uploads; downloads are signed links.
+    files_max_size_bytes: int = Field(2 << 30, ge=0, le=2 << 30)
+    files_quota_bytes: int = Field(20 << 30, ge=0, description="per user: open + completed")
+    files_upload_expiry_hours: float = Field(24.0, gt=0, description="after the last chunk")
+    files_link_ttl_seconds: int = Field(3600, ge=1)
+    # Unset: derived from the JWT secret, so one secret configures both.
+    files_signing_secret: str | None = Field(None, min_length=32)
+    # New uploads per user: a token bucket of `upload_burst` refilled at this rate.
+    upload_rate_per_second: float = Field(1.0, ge=0, description="0: no limit")
+    upload_burst: int = Field(20, ge=1)
+    # Prefix of download links handed to others (connectors): e.g. https://chat.example.com
+    public_base_url: str = ""
+    # Cluster profile: file bytes on S3 (MinIO). Parts of at least 5 MiB (S3's minimum).
+    s3_endpoint_url: str = "http://127.0.0.1:9000"
+    s3_bucket: str = "chat4all-files"
+    s3_access_key: str = "chat4all"
+    s3_secret_key: str = "chat4all-secret"
+    s3_part_size_bytes: int = Field(8 << 20, ge=5 << 20, le=5 << 30)
+
     # Embedded event log.
     bus_partitions: int = Field(4, ge=1)
     bus_retention_hours: int = Field(72, ge=1)
@@ -77,6 +98,15 @@ class Settings(BaseSettings):
 
     def cluster_metadata_url(self) -> str:
         return self.metadata_url or "postgresql+asyncpg://chat4all:chat4all@127.0.0.1:5433/chat4all"
+
+    def resolved_files_signing_secret(self) -> bytes:
+        """The download links' HMAC key: the configured one, or one derived from the JWT
+        secret (a different key, so a link signature is never a token signature)."""
+        if self.files_signing_secret:
+            return self.files_signing_secret.encode()
+        return hmac.new(
+            self.resolved_jwt_secret().encode(), b"chat4all download links", hashlib.sha256
+        ).digest()
 
     def resolved_jwt_secret(self) -> str:
         """The configured secret, or the development one kept in the data folder."""

@@ -5,6 +5,7 @@ the adapter sends bytes on (S3: a multipart part), so the cases cross that bound
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from collections.abc import AsyncIterator
 from uuid import uuid4
@@ -52,7 +53,7 @@ class BlobStoreContract:
         token = await blobs.begin(key)
         assert await blobs.written(key, token) == 0
         cuts = [0, 1000, self.part_size + 7, 2 * self.part_size + 100, len(data)]
-        for a, b in zip(cuts, cuts[1:], strict=False):
+        for a, b in itertools.pairwise(cuts):
             assert await blobs.append(key, token, a, pieces(data[a:b])) == b
             assert await blobs.written(key, token) == b
         await blobs.finish(key, token)
@@ -84,7 +85,9 @@ class BlobStoreContract:
         await blobs.finish(key, token)
         assert hashlib.sha256(await read_all(blobs, key)).digest() == hashlib.sha256(data).digest()
 
-    async def test_a_dropped_connection_keeps_what_arrived(self, blobs: BlobStore, key: str) -> None:
+    async def test_a_dropped_connection_keeps_what_arrived(
+        self, blobs: BlobStore, key: str
+    ) -> None:
         data = os.urandom(self.part_size + 50_000)
         cut = self.part_size + 20_000
         token = await blobs.begin(key)

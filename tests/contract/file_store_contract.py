@@ -22,7 +22,7 @@ def new_record(owner: UUID | None = None, size: int = 1000, expires: datetime | 
         file_id=file_id,
         owner_id=owner or uuid4(),
         conversation_id=uuid4(),
-        filename="présentation \"final\".pptx",
+        filename='présentation "final".pptx',
         mime_type="application/vnd.ms-powerpoint",
         size_bytes=size,
         storage_key=f"2025/01/15/{file_id}",

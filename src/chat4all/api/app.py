@@ -12,8 +12,9 @@ from fastapi.responses import RedirectResponse
 from chat4all import __version__
 from chat4all.api import problems, ws
 from chat4all.api.limits import BodyLimit
-from chat4all.api.rest import auth, conversations, messages, ops, users
+from chat4all.api.rest import auth, conversations, files, messages, ops, uploads, users
 from chat4all.api.rest.deps import document_bearer_auth
+from chat4all.api.tus import UPLOADS_PATH, TusHeaders
 from chat4all.bootstrap import Platform
 
 DESCRIPTION = """One API to send and receive messages in private and group conversations,
@@ -47,9 +48,11 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
-    app.add_middleware(BodyLimit, max_body_size=max_body_size)
+    # tus chunks stream to storage: their size is bounded by the upload's length instead.
+    app.add_middleware(BodyLimit, max_body_size=max_body_size, unlimited_prefix=UPLOADS_PATH)
+    app.add_middleware(TusHeaders)
     # Routers are matched in this order, one route at a time: the hottest go first.
-    routers = [m.router for m in (messages, conversations, users, auth, ops)]
+    routers = [m.router for m in (messages, conversations, users, auth, uploads, files, ops)]
     for router in routers:
         app.include_router(router)
     app.include_router(ws.router)

@@ -11,12 +11,15 @@ from chat4all.api.problems import PROBLEM_JSON
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_body_size: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_size: int, unlimited_prefix: str = "") -> None:
         self.app = app
         self.max_body_size = max_body_size
+        self.unlimited_prefix = unlimited_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (
+            self.unlimited_prefix and scope["path"].startswith(self.unlimited_prefix)
+        ):
             await self.app(scope, receive, send)
             return
         for name, value in scope["headers"]:

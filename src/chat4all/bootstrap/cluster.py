@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from chat4all.bootstrap.connect import connect_with_retry
 from chat4all.bootstrap.platform import Platform, Worker, wire
 from chat4all.domain.errors import InvalidInput, Unavailable
+from chat4all.ports.blobs import BlobStore
 from chat4all.ports.clock import Clock
 from chat4all.ports.metadata import MetadataStore
 from chat4all.ports.registry import Registry
@@ -43,6 +44,7 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
     from chat4all.adapters.clock import SystemClock
     from chat4all.adapters.etcd.registry import EtcdRegistry
     from chat4all.adapters.kafka import KafkaEventBus
+    from chat4all.adapters.mongo.file_store import MongoFileStore
     from chat4all.adapters.mongo.message_store import MongoMessageStore
     from chat4all.adapters.redis.client import Keys
     from chat4all.adapters.redis.ratelimit import RedisRateLimiter
@@ -91,6 +93,15 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
         ),
         timeout,
     )
+    file_store = await connect_with_retry(
+        "MongoDB",
+        settings.mongo_url,
+        lambda: MongoFileStore.connect(settings.mongo_url, database=settings.mongo_database),
+        timeout,
+    )
+    blobs = await connect_with_retry(
+        "S3", settings.s3_endpoint_url, lambda: _blobs(settings), timeout
+    )
     realtime = await connect_with_retry(
         "Redis", settings.redis_url, lambda: _realtime(settings.redis_url, clock, f"{ns}:"), timeout
     )
@@ -104,6 +115,8 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
         presence=realtime.presence,
         cache=realtime.cache,
         limiter=RedisRateLimiter(realtime.client, Keys(f"{ns}:")),
+        file_store=file_store,
+        blobs=blobs,
     )
     platform.workers["retention"] = _retention_sweep(platform, clock)
     platform.workers = {
@@ -170,6 +183,15 @@ async def _realtime(url: str, clock: Clock, prefix: str) -> RedisRealtime:
         await realtime.close()
         raise
     return realtime
+
+
+async def _blobs(settings: Settings) -> BlobStore:
+    from chat4all.adapters.s3.blob_store import S3BlobStore, S3Location
+
+    location = S3Location(
+        settings.s3_endpoint_url, settings.s3_bucket, settings.s3_access_key, settings.s3_secret_key
+    )
+    return await S3BlobStore.connect(location, part_size=settings.s3_part_size_bytes)
 
 
 async def _metadata(url: str) -> MetadataStore:
@@ -260,9 +282,11 @@ def _singleton(registry: Registry, clock: Clock, name: str, worker: Worker) -> W
 def _retention_sweep(platform: Platform, clock: Clock) -> Worker:
     async def sweep() -> None:
         # MongoDB's TTL index deletes expired messages by itself; FerretDB does not, and the
-        # sweep is cheap where the index already did the work.
+        # sweep is cheap where the index already did the work. Expired uploads give their
+        # space back.
         while True:
             await clock.sleep(RETENTION_SWEEP_SECONDS)
             await platform.store.delete_expired(clock.now())
+            await platform.files.sweep()
 
     return sweep

@@ -13,9 +13,11 @@ from chat4all.settings import Settings
 async def build_embedded(settings: Settings) -> Platform:
     """One process, SQLite files under the data folder, in-process hub and cache."""
     from chat4all.adapters.clock import SystemClock
+    from chat4all.adapters.localfs.blob_store import LocalBlobStore
     from chat4all.adapters.memory.ratelimit import InProcessRateLimiter
     from chat4all.adapters.memory.realtime import InProcessCache, InProcessHub, InProcessPresence
     from chat4all.adapters.sqlite.event_log import SQLiteEventLog
+    from chat4all.adapters.sqlite.file_store import SQLiteFileStore
     from chat4all.adapters.sqlite.message_store import SQLiteMessageStore
 
     clock = SystemClock()
@@ -32,16 +34,20 @@ async def build_embedded(settings: Settings) -> Platform:
         presence=InProcessPresence(),
         cache=InProcessCache(clock),
         limiter=InProcessRateLimiter(),
+        file_store=await SQLiteFileStore.open(settings.data_dir / "files.db"),
+        blobs=LocalBlobStore(settings.data_dir / "files"),
     )
     retention = timedelta(hours=settings.bus_retention_hours)
 
     async def retention_sweep() -> None:
         # What Kafka's retention and MongoDB's TTL index do by themselves: the embedded log
         # drops consumed events past retention, the store drops messages past ttl_expire_at.
+        # Expired uploads give their space back.
         while True:
             await clock.sleep(600)
             await event_log.prune(clock.now() - retention)
             await message_store.delete_expired(clock.now())
+            await platform.files.sweep()
 
     platform.workers["retention"] = retention_sweep
     return platform

@@ -11,14 +11,17 @@ from uuid import UUID
 
 from chat4all.domain.errors import Chat4AllError
 from chat4all.domain.ratelimit import Rule
+from chat4all.ports.blobs import BlobStore
 from chat4all.ports.bus import EventBus
 from chat4all.ports.clock import Clock
+from chat4all.ports.files import FileStore
 from chat4all.ports.messages import MessageStore
 from chat4all.ports.metadata import MetadataStore
 from chat4all.ports.ratelimit import RateLimiter
 from chat4all.ports.realtime import KeyValueCache, PresenceStore, RealtimeHub
 from chat4all.services.auth import AuthPolicy, AuthService
 from chat4all.services.conversations import ConversationService
+from chat4all.services.files import FilePolicy, FileService
 from chat4all.services.interfaces import Auth, Conversations, Messages
 from chat4all.services.messages import MessagePolicy, MessageService
 from chat4all.services.stream import Send, StreamSession
@@ -43,6 +46,7 @@ class Platform:
     auth: Auth
     conversations: Conversations
     messages: Messages
+    files: FileService
     workers: dict[str, Worker] = field(default_factory=dict)
     # What else the profile opened (hub connections, the registry), closed last by stop().
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -70,6 +74,7 @@ class Platform:
             ("metadata", self.metadata.ping),
             ("messages", self.store.ping),
             ("bus", self.bus.ping),
+            ("files", self.files.ping),
         ):
             try:
                 await ping()
@@ -116,6 +121,22 @@ def auth_policy(settings: Settings) -> AuthPolicy:
     )
 
 
+def file_policy(settings: Settings) -> FilePolicy:
+    return FilePolicy(
+        signing_secret=settings.resolved_files_signing_secret(),
+        max_size=settings.files_max_size_bytes,
+        quota_bytes=settings.files_quota_bytes,
+        expiry=timedelta(hours=settings.files_upload_expiry_hours),
+        link_ttl=timedelta(seconds=settings.files_link_ttl_seconds),
+        create_rate=(
+            Rule(settings.upload_rate_per_second, settings.upload_burst)
+            if settings.upload_rate_per_second
+            else None
+        ),
+        public_base_url=settings.public_base_url.rstrip("/"),
+    )
+
+
 def wire(
     settings: Settings,
     *,
@@ -127,6 +148,8 @@ def wire(
     presence: PresenceStore,
     cache: KeyValueCache,
     limiter: RateLimiter,
+    file_store: FileStore,
+    blobs: BlobStore,
 ) -> Platform:
     """Services and workers on top of the given adapters (any profile)."""
     from chat4all.workers.delivery import DeliveryWorker
@@ -142,12 +165,16 @@ def wire(
         if settings.send_rate_per_second
         else None
     )
+    files = FileService(
+        file_store, blobs, store, conversations, clock, file_policy(settings), limiter
+    )
     messages = MessageService(
         store,
         conversations,
         clock,
         MessagePolicy(settings.max_text_length, ttl, send_rate),
         limiter,
+        files,
     )
     workers: dict[str, Worker] = {
         "relay": OutboxRelay(store, bus).run,
@@ -155,6 +182,9 @@ def wire(
         "delivery": DeliveryWorker(bus, clock, hub).run,
         "status": StatusWorker(bus, clock, store, metadata, hub).run,
     }
-    return Platform(
-        clock, metadata, store, bus, hub, presence, cache, auth, conversations, messages, workers
+    platform = Platform(
+        clock, metadata, store, bus, hub, presence, cache, auth, conversations, messages, files
     )
+    platform.workers = workers
+    platform.closers += [file_store.close, blobs.close]
+    return platform

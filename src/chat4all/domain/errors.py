@@ -62,3 +62,25 @@ class Unavailable(Chat4AllError):
     """A backing store or broker cannot be reached; the request may be retried."""
 
     title = "Service unavailable"
+
+
+class TooLarge(LimitExceeded):
+    """A body, file or quota past its limit (HTTP 413)."""
+
+    title = "Too large"
+
+
+class Gone(NotFound):
+    """It existed and no longer does (an expired upload: HTTP 410)."""
+
+    title = "Gone"
+
+
+class ChecksumMismatch(InvalidInput):
+    """The bytes do not match the checksum sent with them (tus: HTTP 460)."""
+
+    title = "Checksum mismatch"
+
+
+class RangeNotSatisfiable(InvalidInput):
+    title = "Range not satisfiable"

@@ -76,6 +76,17 @@ def message_sent(message: Message) -> Event:
     )
 
 
+def file_uploaded(document: dict[str, Any], at: datetime | None) -> Event:
+    """A file finished uploading; `document` is its `file_metadata`."""
+    return Event(
+        type=Topic.FILE_UPLOADED,
+        key=document["conversation_id"],
+        data=document,
+        time=at or datetime.fromisoformat(document["updated_at"]),
+        id=f"uploaded:{document['file_id']}",  # stable: announcing it again makes no twin
+    )
+
+
 def status_changed(change: StatusChange) -> Event:
     topic = {
         "delivered": Topic.MESSAGE_DELIVERED,

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 from uuid import UUID
 
-from chat4all.domain.errors import InvalidInput
+from chat4all.domain.errors import InvalidInput, RangeNotSatisfiable
 
 # tus `Tus-Max-Size`: what the seed promises (2 GiB).
 MAX_FILE_SIZE = 2 << 30
@@ -71,9 +71,7 @@ class FileRecord:
     def complete(self) -> bool:
         return self.status is UploadStatus.COMPLETED
 
-    def progressed(
-        self, chunk: Chunk, now: datetime, expires_at: datetime | None
-    ) -> FileRecord:
+    def progressed(self, chunk: Chunk, now: datetime, expires_at: datetime | None) -> FileRecord:
         return replace(
             self,
             offset=chunk.offset + chunk.size_bytes,
@@ -254,10 +252,6 @@ class ByteRange:
     @property
     def length(self) -> int:
         return self.end - self.start + 1
-
-
-class RangeNotSatisfiable(InvalidInput):
-    title = "Range not satisfiable"
 
 
 def parse_range(header: str | None, size: int) -> ByteRange | None:

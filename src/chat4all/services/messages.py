@@ -3,9 +3,9 @@ outbox); everything after it happens on the bus."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from chat4all.domain.errors import InvalidInput, NotFound, RateLimited
@@ -34,6 +34,12 @@ class MessagePolicy:
     send_rate: Rule | None = None  # per sender; None: unlimited
 
 
+class FileReferences(Protocol):
+    async def sendable(self, sender: UUID, conversation_id: UUID, file_id: UUID) -> dict[str, Any]:
+        """The `file_reference` of a message sending the file; `InvalidInput` if it cannot."""
+        ...
+
+
 class MessageService:
     def __init__(
         self,
@@ -42,12 +48,14 @@ class MessageService:
         clock: Clock,
         policy: MessagePolicy,
         limiter: RateLimiter | None = None,
+        files: FileReferences | None = None,
     ) -> None:
         self._store = store
         self._conversations = conversations
         self._clock = clock
         self._policy = policy
         self._limiter = limiter
+        self._files = files
 
     async def send(
         self,
@@ -63,7 +71,7 @@ class MessageService:
         members = await self._conversations.member_ids(conversation_id, sender)
         payload.check(self._policy.max_text_length)
         if payload.type != "text":
-            raise InvalidInput("only text messages can be sent until file uploads are available")
+            payload = await self._with_file(sender, conversation_id, payload)
         if reply_to_message_id is not None:
             original = await self._store.get(reply_to_message_id)
             if original is None or original.conversation_id != conversation_id:
@@ -81,6 +89,18 @@ class MessageService:
             metadata=metadata or {},
         )
         return await self._store.append(new, self._clock.now(), self._policy.ttl)
+
+    async def _with_file(self, sender: UUID, conversation_id: UUID, payload: Payload) -> Payload:
+        """The payload with the file's reference (name, type, size, checksum) filled in."""
+        if self._files is None:
+            raise InvalidInput("this server does not take file messages")
+        assert payload.file_reference is not None  # payload.check made sure
+        try:
+            file_id = UUID(str(payload.file_reference["file_id"]))
+        except ValueError as e:
+            raise InvalidInput("`payload.file_id` is not a UUID") from e
+        reference = await self._files.sendable(sender, conversation_id, file_id)
+        return replace(payload, file_reference=reference)
 
     async def _check_send_rate(self, sender: UUID) -> None:
         rule = self._policy.send_rate

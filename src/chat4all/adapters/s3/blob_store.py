@@ -46,8 +46,14 @@ class S3Location:
 class S3BlobStore:
     provider = "minio"
 
-    def __init__(self, client: Any, exit_stack: AsyncExitStack, bucket: str, part_size: int,
-                 spool_dir: Path | None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        exit_stack: AsyncExitStack,
+        bucket: str,
+        part_size: int,
+        spool_dir: Path | None,
+    ) -> None:
         self._s3 = client
         self._exit = exit_stack
         self._bucket = bucket
@@ -292,5 +298,3 @@ def _translated(doing: str) -> Iterator[None]:
         raise Unavailable(f"{doing}: S3 refused: {e}") from e
     except (BotoCoreError, OSError) as e:
         raise Unavailable(f"{doing}: S3 cannot be reached: {e}") from e
-
-

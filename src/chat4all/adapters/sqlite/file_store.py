@@ -56,7 +56,9 @@ def create_schema_txn(conn: sqlite3.Connection) -> None:
     if version == SCHEMA_VERSION:
         return
     if version != 0:
-        raise Unavailable(f"files.db has schema version {version}; this code knows {SCHEMA_VERSION}")
+        raise Unavailable(
+            f"files.db has schema version {version}; this code knows {SCHEMA_VERSION}"
+        )
     for statement in _SCHEMA.split(";"):
         conn.execute(statement)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -144,9 +146,7 @@ class SQLiteFileStore:
         return await self._reader.run(partial(get_txn, file_id=file_id))
 
     async def update(self, record: FileRecord, expected_offset: int) -> None:
-        await self._writer.run(
-            partial(update_txn, record=record, expected_offset=expected_offset)
-        )
+        await self._writer.run(partial(update_txn, record=record, expected_offset=expected_offset))
 
     async def delete(self, file_id: UUID) -> None:
         await self._writer.run(partial(delete_txn, file_id=file_id))
