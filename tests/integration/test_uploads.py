@@ -3,11 +3,12 @@ every status code the protocol names, and what the bytes look like when they com
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import os
 import time
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
@@ -46,7 +47,9 @@ async def test_chunks_then_download_with_ranges(pair, http) -> None:
     )
     assert r.status_code == 201, r.text
     assert r.headers["Tus-Resumable"] == "1.0.0"
-    assert "Upload-Expires" in r.headers and "Location" in r.headers["Access-Control-Expose-Headers"]
+    assert (
+        "Upload-Expires" in r.headers and "Location" in r.headers["Access-Control-Expose-Headers"]
+    )
     location = r.headers["Location"]
     offset = 0
     for size in (1, 1024 * 1024, 2 * 1024 * 1024, 16):
@@ -145,7 +148,7 @@ async def test_protocol_errors(pair, http) -> None:
         },
     )
     assert no_name.status_code == 422 and "filename" in no_name.json()["detail"]
-    deferred = await create(alice, conversation, 3, **{"Upload-Defer-Length": "1"})
+    deferred = await create(alice, conversation, 3, headers={"Upload-Defer-Length": "1"})
     assert deferred.status_code == 422
     anonymous = await http.post("/v1/uploads", headers={**TUS, "Upload-Length": "3"})
     assert anonymous.status_code == 401
@@ -207,7 +210,7 @@ async def test_tampered_and_expired_links_are_403(pair, http, tmp_path) -> None:
     secret = settings_for_tests(tmp_path).resolved_files_signing_secret()
     past = int(time.time()) - 1
     expired = f"/v1/files/{file_id}/content?expires={past}&signature=" + sign_download(
-        secret, __import__("uuid").UUID(file_id), past
+        secret, UUID(file_id), past
     )
     r = await http.get(expired)
     assert r.status_code == 403 and "expired" in r.json()["detail"]
@@ -270,6 +273,6 @@ async def test_an_expired_upload_is_410(tmp_path) -> None:
         alice, bob = await register(http), await register(http)
         conversation = await alice.private_with(bob)
         location = (await create(alice, conversation, 10)).headers["Location"]
-        time.sleep(0.01)  # past the expiry whatever the machine's speed
+        await asyncio.sleep(0.01)  # past the expiry whatever the machine's speed
         assert (await head(alice, location)).status_code == 410
         assert (await patch(alice, location, 0, b"abc")).status_code == 410

@@ -24,7 +24,7 @@ async def create(
     filename: str = "report.pdf",
     filetype: str = "application/pdf",
     body: bytes | None = None,
-    **headers: str,
+    headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     sent: dict[str, Any] = {
         **user.auth,
@@ -33,7 +33,7 @@ async def create(
         "Upload-Metadata": metadata(
             filename=filename, filetype=filetype, conversation_id=conversation_id
         ),
-        **headers,
+        **(headers or {}),
     }
     if body is not None:
         sent |= OFFSET_STREAM

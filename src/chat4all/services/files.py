@@ -240,6 +240,10 @@ class FileService:
     async def resume_point(self, requester: UUID, file_id: UUID) -> FileRecord:
         """The upload as `upload` gives it, its offset first caught up with the blob store,
         which is ahead after a process stopped between storing bytes and recording them."""
+        lock = self._locks.get(file_id)
+        if lock is not None:  # a chunk is arriving here: answer once it is recorded
+            async with lock:
+                pass
         record = await self.upload(requester, file_id)
         if record.complete:
             return record
