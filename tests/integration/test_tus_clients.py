@@ -17,7 +17,7 @@ import pytest
 from tusclient import client as tus_client
 
 from tests.integration.harness import User, register
-from tests.integration.tus import TUS, head
+from tests.integration.tus import TUS, head, metadata
 
 TUS_JS = Path(__file__).parent / "tus_js"
 SIZE = 24 * 1024 * 1024  # large enough for many chunks, small enough for CI
@@ -30,7 +30,7 @@ async def sender(http) -> tuple[User, str]:
 
 
 @pytest.fixture
-def big_file(tmp_path) -> Path:
+def big_file(tmp_path: Path) -> Path:
     path = tmp_path / "holiday video.bin"
     with path.open("wb") as f:
         for _ in range(SIZE // (1 << 20)):
@@ -92,8 +92,7 @@ async def test_a_connection_cut_mid_chunk_keeps_what_arrived(base_url, sender, b
             **alice.auth,
             **TUS,
             "Upload-Length": str(SIZE),
-            "Upload-Metadata": "filename dC5iaW4=,conversation_id "
-            + __import__("base64").b64encode(conversation.encode()).decode(),
+            "Upload-Metadata": metadata(filename="t.bin", conversation_id=conversation),
         },
     )
     location = created.headers["Location"]
