@@ -237,6 +237,79 @@ def user_create(
     typer.echo(user_id)
 
 
+@app.command()
+def upload(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    conversation: Annotated[str, typer.Option("--conversation", help="The conversation's id")],
+    server: Annotated[
+        str, typer.Option(envvar="CHAT4ALL_SERVER", help="The server's URL")
+    ] = "http://127.0.0.1:8080",
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="CHAT4ALL_TOKEN", help="An access token", show_default=False),
+    ] = None,
+    username: Annotated[str | None, typer.Option(envvar="CHAT4ALL_USERNAME")] = None,
+    password: Annotated[
+        str | None, typer.Option(envvar="CHAT4ALL_PASSWORD", help="Asked for when not given")
+    ] = None,
+    mime_type: Annotated[
+        str | None, typer.Option(help="Guessed from the name when not given")
+    ] = None,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Bytes per request")] = 8 << 20,
+    state_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where unfinished uploads are remembered [~/.cache/chat4all/uploads.json]"
+        ),
+    ] = None,
+) -> None:
+    """Upload a file into a conversation (tus), with a progress bar. Interrupted (Ctrl-C, a lost
+    connection)? Run the same command again: it resumes where the server stopped."""
+    import mimetypes
+    from uuid import UUID
+
+    import httpx
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from chat4all.client.uploads import ResumableUpload, UploadError, default_state_file, sign_in
+
+    try:
+        conversation_id = UUID(conversation)
+    except ValueError as e:
+        raise typer.BadParameter("not a UUID", param_hint="--conversation") from e
+    server = server.rstrip("/")
+    try:
+        if token is None:
+            if username is None:
+                raise typer.BadParameter("give --token, or --username (and --password)")
+            token = sign_in(server, username, password or getpass.getpass("password: "))
+        job = ResumableUpload(
+            server,
+            token,
+            file,
+            conversation_id,
+            state_file or default_state_file(),
+            chunk_size,
+            mime_type or mimetypes.guess_type(file.name)[0] or "application/octet-stream",
+        )
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            transient=False,
+        ) as bar:
+            task = bar.add_task(file.name, total=file.stat().st_size)
+            file_id = job.run(lambda sent, total: bar.update(task, completed=sent, total=total))
+    except KeyboardInterrupt:
+        typer.echo("interrupted: run the same command again to resume", err=True)
+        raise typer.Exit(130) from None
+    except (UploadError, OSError, httpx.HTTPError) as e:
+        typer.echo(f"error: {e} (run the same command again to resume)", err=True)
+        raise typer.Exit(1) from e
+    typer.echo(file_id)
+
+
 def _with_registry(action: Callable[[Registry], Awaitable[object]]) -> object:
     from chat4all.adapters.clock import SystemClock
     from chat4all.adapters.etcd.registry import EtcdRegistry

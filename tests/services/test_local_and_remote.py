@@ -202,7 +202,7 @@ async def test_send_refuses_what_it_cannot_store(side):
     cid = await private(s, alice, bob)
     with pytest.raises(InvalidInput, match="non-empty"):
         await s.messages.send(alice, cid, uuid4(), text("   "))
-    with pytest.raises(InvalidInput, match="only text messages"):
+    with pytest.raises(InvalidInput, match="is not a file of this conversation"):
         await s.messages.send(
             alice, cid, uuid4(), Payload(PayloadType.FILE, file_reference={"file_id": str(uuid4())})
         )
