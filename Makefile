@@ -7,7 +7,7 @@ STAMP := $(VENV)/.synced
 PROTOS := $(wildcard proto/chat4all/v1/*.proto)
 GENERATED := src/chat4all/v1/.generated
 
-.PHONY: up test test-fast lint bench clean infra cluster-up proto
+.PHONY: up test test-fast lint bench clean infra cluster-up proto tus-js
 
 $(UV):  # uv itself, when the machine has none (Debian's own Python needs the second form)
 	python3 -m pip install --user --quiet uv || \
@@ -38,15 +38,22 @@ cluster-up: $(STAMP) $(GENERATED) infra ## a local cluster: 2 gateways, 2 of eac
 infra: ## install (once) and start the real servers the tests use, on 127.0.0.1
 	scripts/infra/up.sh
 
-test: $(STAMP) $(GENERATED) lint infra ## every test, on every real server, including the slow ones
+TUS_JS := tests/integration/tus_js
+$(TUS_JS)/node_modules/.package-lock.json: $(TUS_JS)/package.json $(TUS_JS)/package-lock.json
+	cd $(TUS_JS) && npm ci --no-audit --no-fund
+
+tus-js: $(TUS_JS)/node_modules/.package-lock.json ## tus-js-client for the upload tests (npm ci)
+
+test: $(STAMP) $(GENERATED) lint infra tus-js ## every test, on every real server, including the slow ones
 	$(UV) run pytest -n auto --dist loadgroup -q
 
 SERVER_MARKS := postgres or redis or etcd or kafka or mongo or minio
 test-fast: $(STAMP) $(GENERATED) ## the quick loop: no slow tests, no servers, no lint
 	$(UV) run pytest -n auto -q -m "not slow and not ($(SERVER_MARKS))"
 
-bench: $(STAMP) $(GENERATED) infra ## load scenarios, embedded then cluster; throughput and latency percentiles
+bench: $(STAMP) $(GENERATED) infra ## load scenarios, embedded then cluster; throughput and latency percentiles; S4 (a 2 GiB upload)
 	$(UV) run python -m bench
+	$(UV) run python -m bench.files
 	scripts/infra/nginx.sh
 	$(UV) run python -m bench.cluster
 

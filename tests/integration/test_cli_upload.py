@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from tests.integration.harness import register
 from tests.integration.tus import head
 
