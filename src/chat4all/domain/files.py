@@ -39,7 +39,9 @@ class Chunk:
 
     offset: int
     size_bytes: int
-    checksum: str  # "sha256:<hex>"
+    # The client's verified `Upload-Checksum` ("sha1:<hex>", "sha256:<hex>"); None when it sent
+    # none (the whole file's SHA-256 is always computed).
+    checksum: str | None
     uploaded_at: datetime
 
 

@@ -191,7 +191,6 @@ class FileService:
         hasher = self._hashers.get(file_id)
         # The whole-file hash goes on only from where this process's hasher stands.
         whole = hasher.sha256.copy() if hasher is not None and hasher.offset == offset else None
-        chunk_sha = hashlib.sha256()
         claimed = hashlib.new(checksum[0]) if checksum else None
         room = record.size_bytes - offset
         received = 0
@@ -204,7 +203,6 @@ class FileService:
                     raise TooLarge(
                         f"the chunk passes the declared Upload-Length by {received - room}"
                     )
-                chunk_sha.update(piece)
                 if claimed is not None:
                     claimed.update(piece)
                 if whole is not None:
@@ -235,7 +233,8 @@ class FileService:
                 self._hashers.pop(file_id, None)
                 await self._catch_up(record)
             raise
-        return await self._progress(record, offset, new_offset - offset, chunk_sha, whole)
+        chunk_checksum = f"{checksum[0]}:{checksum[1].hex()}" if checksum else None
+        return await self._progress(record, offset, new_offset - offset, chunk_checksum, whole)
 
     async def resume_point(self, requester: UUID, file_id: UUID) -> FileRecord:
         """The upload as `upload` gives it, its offset first caught up with the blob store,
@@ -260,12 +259,12 @@ class FileService:
         record: FileRecord,
         offset: int,
         size: int,
-        chunk_sha: Any | None,
+        chunk_checksum: str | None,
         whole: Any | None,
     ) -> FileRecord:
         now = self._clock.now()
-        digest = f"sha256:{chunk_sha.hexdigest()}" if chunk_sha is not None else "sha256:unknown"
-        moved = record.progressed(Chunk(offset, size, digest, now), now, now + self._policy.expiry)
+        chunk = Chunk(offset, size, chunk_checksum, now)
+        moved = record.progressed(chunk, now, now + self._policy.expiry)
         await self._files.update(moved, expected_offset=offset)
         if whole is not None:
             self._hashers[record.file_id] = _Hasher(moved.offset, whole)

@@ -69,16 +69,19 @@ class LocalBlobStore:
             if size != offset:
                 raise Conflict(f"the upload holds {size} bytes, not {offset}")
             position = offset
-            pending = bytearray()
+            # Pieces are gathered (not copied) up to WRITE_SIZE and written with one pwritev.
+            pending: list[bytes] = []
+            size = 0
             try:
                 async for piece in data:
-                    pending += piece
-                    if len(pending) >= WRITE_SIZE:
+                    pending.append(piece)
+                    size += len(piece)
+                    if size >= WRITE_SIZE:
                         position += await _write_at(fd, pending, position)
-                        pending.clear()
+                        pending, size = [], 0
                 if pending:
                     position += await _write_at(fd, pending, position)
-                    pending.clear()
+                    pending = []
                 if verify is not None:
                     verify()
             except BaseException:
@@ -134,11 +137,19 @@ class LocalBlobStore:
         return None
 
 
-async def _write_at(fd: int, data: bytearray, position: int) -> int:
-    view = bytes(data)
-    written = 0
-    while written < len(view):
-        written += await asyncio.to_thread(os.pwrite, fd, view[written:], position + written)
+async def _write_at(fd: int, pieces: list[bytes], position: int) -> int:
+    return await asyncio.to_thread(_pwrite_all, fd, pieces, position)
+
+
+def _pwrite_all(fd: int, pieces: list[bytes], position: int) -> int:
+    total = sum(len(p) for p in pieces)
+    written = os.pwritev(fd, pieces, position)
+    if written < total:  # a short write (rare on regular files): the rest, plainly
+        rest = b"".join(pieces)[written:]
+        while rest:
+            n = os.pwrite(fd, rest, position + written)
+            written += n
+            rest = rest[n:]
     return written
 
 
