@@ -25,7 +25,6 @@ from chat4all.domain.errors import (
     Gone,
     InvalidInput,
     NotFound,
-    RateLimited,
     TooLarge,
 )
 from chat4all.domain.events import file_uploaded
@@ -47,6 +46,7 @@ from chat4all.ports.files import FileStore
 from chat4all.ports.messages import MessageStore
 from chat4all.ports.ratelimit import RateLimiter
 from chat4all.services.interfaces import Conversations
+from chat4all.services.limits import take_or_refuse
 
 SWEEP_BATCH = 100
 
@@ -110,7 +110,13 @@ class FileService:
             raise TooLarge(
                 f"the file is {length} bytes; the largest accepted is {self._policy.max_size}"
             )
-        await self._check_create_rate(owner)
+        await take_or_refuse(
+            self._limiter,
+            f"upload:{owner}",
+            self._policy.create_rate,
+            self._clock.now(),
+            "new uploads",
+        )
         await self._conversations.member_ids(meta.conversation_id, owner)
         used = await self._files.bytes_used(owner)
         if used + length > self._policy.quota_bytes:
@@ -313,18 +319,6 @@ class FileService:
         else:
             await self._blobs.abort(record.storage_key, record.storage_token)
         await self._files.delete(file_id)
-
-    async def _check_create_rate(self, owner: UUID) -> None:
-        rule = self._policy.create_rate
-        if rule is None or self._limiter is None:
-            return
-        decision = await self._limiter.take(f"upload:{owner}", rule, self._clock.now())
-        if not decision.allowed:
-            raise RateLimited(
-                f"more than {rule.burst} new uploads at once or {rule.rate:g} a second; "
-                f"retry in {decision.retry_after:.2f} s",
-                decision.retry_after,
-            )
 
     # reading
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
-from chat4all.domain.errors import InvalidInput, NotFound, RateLimited
+from chat4all.domain.errors import InvalidInput, NotFound
 from chat4all.domain.events import read_up_to, status_changed
 from chat4all.domain.messages import (
     INTERNAL_CHANNEL,
@@ -23,6 +23,7 @@ from chat4all.ports.clock import Clock
 from chat4all.ports.messages import Appended, MessageStore
 from chat4all.ports.ratelimit import RateLimiter
 from chat4all.services.conversations import ConversationService
+from chat4all.services.limits import take_or_refuse
 
 MAX_PAGE = 100
 
@@ -103,16 +104,9 @@ class MessageService:
         return replace(payload, file_reference=reference)
 
     async def _check_send_rate(self, sender: UUID) -> None:
-        rule = self._policy.send_rate
-        if rule is None or self._limiter is None:
-            return
-        decision = await self._limiter.take(f"send:{sender}", rule, self._clock.now())
-        if not decision.allowed:
-            raise RateLimited(
-                f"more than {rule.burst} messages at once or {rule.rate:g} a second; "
-                f"retry in {decision.retry_after:.2f} s",
-                decision.retry_after,
-            )
+        await take_or_refuse(
+            self._limiter, f"send:{sender}", self._policy.send_rate, self._clock.now(), "messages"
+        )
 
     async def history(
         self,
