@@ -106,6 +106,14 @@ class BlobStoreContract:
             await blobs.append(key, token, 0, broken_after(os.urandom(5000), 3000), lambda: None)
         assert await blobs.written(key, token) == 0
 
+    async def test_finishing_twice_is_harmless(self, blobs: BlobStore, key: str) -> None:
+        """A process that stopped after finishing, before recording it, finishes again."""
+        token = await blobs.begin(key)
+        await blobs.append(key, token, 0, pieces(b"hello"))
+        await blobs.finish(key, token)
+        await blobs.finish(key, token)
+        assert await read_all(blobs, key) == b"hello"
+
     async def test_an_empty_object(self, blobs: BlobStore, key: str) -> None:
         token = await blobs.begin(key)
         await blobs.finish(key, token)

@@ -162,3 +162,20 @@ async def test_an_upload_resumed_elsewhere_is_hashed_from_storage(platform, stor
     )
     assert download.body is not None
     assert b"".join([p async for p in download.body]) == data[10:20]
+
+
+async def test_an_upload_stopped_before_completion_completes_on_head(platform, stores) -> None:
+    """A process that stored the last chunk and stopped before completing the file: the
+    client's HEAD finishes the job."""
+    clock = FakeClock()
+    alice, conversation = await members(platform)
+    files = service(platform, stores, clock)
+    data = os.urandom(3000)
+    meta = UploadMetadata("a.bin", "application/octet-stream", conversation)
+    record = await files.create_upload(alice, len(data), meta)
+    # what the crashed process left: every byte stored, the record not told
+    await stores.blobs.append(record.storage_key, record.storage_token, 0, pieces(data))
+    restarted = service(platform, stores, clock)
+    done = await restarted.resume_point(alice, record.file_id)
+    assert done.complete and done.offset == len(data)
+    assert done.checksum == "sha256:" + hashlib.sha256(data).hexdigest()

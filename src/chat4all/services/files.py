@@ -49,6 +49,7 @@ from chat4all.services.interfaces import Conversations
 from chat4all.services.limits import take_or_refuse
 
 SWEEP_BATCH = 100
+MAX_HASHERS = 10_000  # open uploads whose SHA-256 this process carries on (~200 bytes each)
 
 
 @dataclass(frozen=True)
@@ -142,8 +143,12 @@ class FileService:
             updated_at=now,
             expires_at=now + self._policy.expiry,
         )
-        await self._files.create(record)
-        self._hashers[file_id] = _Hasher(0, hashlib.sha256())
+        try:
+            await self._files.create(record)
+        except BaseException:
+            await self._blobs.abort(key, token)  # nothing half made is left behind
+            raise
+        self._keep_hasher(file_id, _Hasher(0, hashlib.sha256()))
         if length == 0:
             record = await self._complete(record)
         return record
@@ -252,6 +257,8 @@ class FileService:
         record = await self.upload(requester, file_id)
         if record.complete:
             return record
+        if record.offset == record.size_bytes:  # stopped between its last chunk and completion
+            return await self._complete(record)
         return await self._catch_up(record)
 
     async def _catch_up(self, record: FileRecord) -> FileRecord:
@@ -273,10 +280,18 @@ class FileService:
         moved = record.progressed(chunk, now, now + self._policy.expiry)
         await self._files.update(moved, expected_offset=offset)
         if whole is not None:
-            self._hashers[record.file_id] = _Hasher(moved.offset, whole)
+            self._keep_hasher(record.file_id, _Hasher(moved.offset, whole))
         if moved.offset == moved.size_bytes:
             return await self._complete(moved)
         return moved
+
+    def _keep_hasher(self, file_id: UUID, hasher: _Hasher) -> None:
+        # Uploads abandoned on this process (resumed elsewhere, never finished) must not pile
+        # up: past the bound the oldest go, and their files are hashed from storage instead.
+        self._hashers.pop(file_id, None)
+        self._hashers[file_id] = hasher
+        while len(self._hashers) > MAX_HASHERS:
+            del self._hashers[next(iter(self._hashers))]
 
     async def _complete(self, record: FileRecord) -> FileRecord:
         await self._blobs.finish(record.storage_key, record.storage_token)

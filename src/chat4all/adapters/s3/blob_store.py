@@ -176,7 +176,12 @@ class S3BlobStore:
         return base + sent, number
 
     async def finish(self, key: str, token: str) -> None:
-        parts = await self._parts(key, token)
+        try:
+            parts = await self._parts(key, token)
+        except NotFound:
+            if await self._exists(key):  # finished before (a retry after a crash)
+                return
+            raise
         number = len(parts) + 1
         with tempfile.TemporaryFile(dir=self._spool_dir) as spool:
             if await self._load_tail(key, number, spool) or not parts:
@@ -246,6 +251,16 @@ class S3BlobStore:
         if [n for n, _, _ in parts] != list(range(1, len(parts) + 1)):
             raise Conflict(f"the parts of {key} are not numbered 1..{len(parts)}")
         return parts
+
+    async def _exists(self, key: str) -> bool:
+        with _translated(f"look for {key}"):
+            try:
+                await self._s3.head_object(Bucket=self._bucket, Key=key)
+            except ClientError as e:
+                if _code(e) in _MISSING:
+                    return False
+                raise
+        return True
 
     async def _tail_size(self, key: str, number: int) -> int:
         with _translated("look at the upload's tail"):
