@@ -264,16 +264,19 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     unit, _, spec = header.partition("=")
     if unit.strip().lower() != "bytes" or "," in spec:
         return None
-    first, dash, last = spec.strip().partition("-")
-    if not dash or not (first.isdigit() or last.isdigit()):
+    match = re.fullmatch(r"\s*([0-9]{0,19})-([0-9]{0,19})\s*", spec)
+    if not match or not (match[1] or match[2]):
         return None
+    first, last = match[1], match[2]
     if not first:  # the last n bytes
         n = int(last)
         if n == 0 or size == 0:
             raise RangeNotSatisfiable(f"the file has {size} bytes")
         return ByteRange(max(0, size - n), size - 1)
     start = int(first)
-    end = int(last) if last.isdigit() else size - 1
-    if start >= size or end < start:
+    if last and int(last) < start:  # not a valid range: RFC 9110 says to ignore it
+        return None
+    if start >= size:
         raise RangeNotSatisfiable(f"the range starts past the file's {size} bytes")
+    end = int(last) if last else size - 1
     return ByteRange(start, min(end, size - 1))

@@ -4,6 +4,7 @@ The upload's id is the file's id. Request bodies stream to the blob store as the
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from email.utils import format_datetime
 from typing import Annotated
@@ -37,7 +38,7 @@ def _progress_headers(record: FileRecord) -> dict[str, str]:
 
 
 def _non_negative(raw: str | None, name: str) -> int:
-    if raw is None or not raw.isdigit():
+    if raw is None or not re.fullmatch(r"[0-9]{1,19}", raw.strip()):
         raise InvalidInput(f"`{name}` must be a non-negative integer")
     return int(raw)
 
@@ -53,7 +54,6 @@ async def capabilities(platform: PlatformDep) -> Response:
     return Response(
         status_code=204,
         headers={
-            "Tus-Resumable": TUS_VERSION,
             "Tus-Version": TUS_VERSION,
             "Tus-Extension": EXTENSIONS,
             "Tus-Max-Size": str(platform.files.policy.max_size),
