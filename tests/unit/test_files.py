@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -18,6 +18,9 @@ from chat4all.domain.files import (
     sign_download,
     signature_valid,
 )
+
+
+CONVERSATION = UUID("8e03c1a0-3b8e-4c2e-9f57-2b6f0f3a9d11")  # fixed: test ids must not vary
 
 
 def b64(text: str) -> str:
@@ -48,8 +51,20 @@ def test_upload_metadata() -> None:
         (f"filename {b64('a')},conversation_id {b64('not-a-uuid')}", "conversation_id"),
         ("filename !!!", "base64"),
         (f"filename {b64('a')},filename {b64('b')}", "repeats"),
-        ("filename " + b64("a\nb") + f",conversation_id {b64(str(uuid4()))}", "control"),
-        (f"filename {b64('a')},conversation_id {b64(str(uuid4()))},filetype {b64('<x>')}", "type"),
+        ("filename " + b64("a\nb") + f",conversation_id {b64(str(CONVERSATION))}", "control"),
+        (
+            f"filename {b64('a')},conversation_id {b64(str(CONVERSATION))},filetype {b64('<x>')}",
+            "type",
+        ),
+    ],
+    ids=[
+        "none",
+        "no-conversation",
+        "bad-conversation",
+        "not-base64",
+        "repeated",
+        "control",
+        "type",
     ],
 )
 def test_bad_upload_metadata(header: str | None, complaint: str) -> None:
