@@ -19,7 +19,6 @@ from chat4all.domain.files import (
     signature_valid,
 )
 
-
 CONVERSATION = UUID("8e03c1a0-3b8e-4c2e-9f57-2b6f0f3a9d11")  # fixed: test ids must not vary
 
 
