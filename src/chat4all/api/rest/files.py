@@ -4,7 +4,7 @@ HEAD). The link is the credential, so channels and browsers can fetch it without
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -57,16 +57,17 @@ async def describe(file_id: UUID, caller: CallerDep) -> FileOut:
     )
 
 
-@router.api_route(
-    "/{file_id}/content",
-    methods=["GET", "HEAD"],
-    responses={
-        200: {"content": {"application/octet-stream": {}}},
-        206: {"description": "The requested range"},
-        403: {"description": "The link's signature is tampered with or expired"},
-        416: {"description": "The range is outside the file"},
-    },
-)
+CONTENT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/octet-stream": {}}},
+    206: {"description": "The requested range"},
+    403: {"description": "The link's signature is tampered with or expired"},
+    416: {"description": "The range is outside the file"},
+}
+
+
+# GET and HEAD as two routes (one `api_route` with both would give both one operation id).
+@router.head("/{file_id}/content", responses=CONTENT_RESPONSES)
+@router.get("/{file_id}/content", responses=CONTENT_RESPONSES)
 async def content(
     file_id: UUID,
     request: Request,
