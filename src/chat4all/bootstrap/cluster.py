@@ -96,7 +96,9 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
     file_store = await connect_with_retry(
         "MongoDB",
         settings.mongo_url,
-        lambda: MongoFileStore.connect(settings.mongo_url, database=settings.mongo_database),
+        lambda: MongoFileStore.connect(
+            settings.mongo_url, database=settings.mongo_database, create_indexes=False
+        ),
         timeout,
     )
     blobs = await connect_with_retry(

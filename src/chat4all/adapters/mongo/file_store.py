@@ -47,7 +47,11 @@ class MongoFileStore:
         *,
         server_selection_timeout: float = 2.0,
         max_pool_size: int = 4,
+        create_indexes: bool = True,
     ) -> MongoFileStore:
+        """Connect to `url`; with `create_indexes`, create the collections and indexes that are
+        missing (`MongoMessageStore.connect` creates the same ones: a process that made that
+        one already can skip the round trips)."""
         timeout_ms = int(server_selection_timeout * 1000)
         client: AsyncMongoClient[Document] = AsyncMongoClient(
             url,
@@ -61,7 +65,8 @@ class MongoFileStore:
         try:
             with translated("connecting to the file store"):
                 await client.admin.command("ping")
-                await schema.create_indexes(client[database])
+                if create_indexes:
+                    await schema.create_indexes(client[database])
         except BaseException:
             await client.close()
             raise
