@@ -5,9 +5,12 @@ from __future__ import annotations
 import secrets
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from chat4all.domain.webhooks import DEFAULT_RETRY_SCHEDULE
 
 
 class Environment(StrEnum):
@@ -61,6 +64,16 @@ class Settings(BaseSettings):
     # Sends per user: a token bucket of `send_burst` refilled at `send_rate_per_second`.
     send_rate_per_second: float = Field(20.0, ge=0, description="0: no limit")
     send_burst: int = Field(100, ge=1)
+
+    # Client webhooks (docs/webhooks.md). Private URLs: development and tests only (SSRF).
+    webhook_allow_private_urls: bool = False
+    # Seconds between tries after the first fails; the last failure makes it a dead letter.
+    webhook_retry_schedule_seconds: tuple[Annotated[float, Field(ge=0)], ...] = Field(
+        DEFAULT_RETRY_SCHEDULE, min_length=1
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
+    webhook_max_concurrency_per_endpoint: int = Field(4, ge=1)
+    webhook_secret_overlap_hours: float = Field(24.0, ge=0, le=168)
 
     # Embedded event log.
     bus_partitions: int = Field(4, ge=1)

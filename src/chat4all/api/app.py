@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse
 from chat4all import __version__
 from chat4all.api import problems, ws
 from chat4all.api.limits import BodyLimit
-from chat4all.api.rest import auth, conversations, messages, ops, users
+from chat4all.api.rest import auth, conversations, messages, ops, users, webhooks
 from chat4all.api.rest.deps import document_bearer_auth
 from chat4all.bootstrap import Platform
 
@@ -49,7 +49,7 @@ def create_app(
     problems.install(app)
     app.add_middleware(BodyLimit, max_body_size=max_body_size)
     # Routers are matched in this order, one route at a time: the hottest go first.
-    routers = [m.router for m in (messages, conversations, users, auth, ops)]
+    routers = [m.router for m in (messages, conversations, users, auth, webhooks, ops)]
     for router in routers:
         app.include_router(router)
     app.include_router(ws.router)

@@ -18,7 +18,6 @@ from chat4all.bootstrap.connect import connect_with_retry
 from chat4all.bootstrap.platform import Platform, Worker, wire
 from chat4all.domain.errors import InvalidInput, Unavailable
 from chat4all.ports.clock import Clock
-from chat4all.ports.metadata import MetadataStore
 from chat4all.ports.registry import Registry
 from chat4all.roles import SINGLETONS, Role, ServiceRole
 from chat4all.services.auth import InternalTokens
@@ -26,6 +25,7 @@ from chat4all.settings import Settings
 
 if TYPE_CHECKING:
     from chat4all.adapters.redis import RedisRealtime
+    from chat4all.adapters.sql.metadata_store import SqlMetadataStore
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
         presence=realtime.presence,
         cache=realtime.cache,
         limiter=RedisRateLimiter(realtime.client, Keys(f"{ns}:")),
+        webhook_store=metadata,
     )
     platform.workers["retention"] = _retention_sweep(platform, clock)
     platform.workers = {
@@ -172,7 +173,7 @@ async def _realtime(url: str, clock: Clock, prefix: str) -> RedisRealtime:
     return realtime
 
 
-async def _metadata(url: str) -> MetadataStore:
+async def _metadata(url: str) -> SqlMetadataStore:
     from chat4all.adapters.sql.metadata_store import SqlMetadataStore
 
     store = await SqlMetadataStore.connect(url)

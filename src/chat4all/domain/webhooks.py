@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from urllib.parse import urlsplit
 from uuid import UUID, uuid5
 
 from chat4all.domain.errors import InvalidInput
@@ -178,3 +179,30 @@ def refused_address(address: str) -> str | None:
         if flag:
             return f"{address} is a {kind} address"
     return None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a webhook URL points: the host to resolve and the port to connect to."""
+
+    url: str
+    host: str
+    port: int
+
+
+def parse_url(url: str) -> Endpoint:
+    """An http(s) URL with a host; InvalidInput says what is wrong with anything else."""
+    if len(url) > MAX_URL_LENGTH:
+        raise InvalidInput(f"the url is {len(url)} characters long; the limit is {MAX_URL_LENGTH}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise InvalidInput(f"the url {url!r} cannot be parsed: {e}") from e
+    if parts.scheme not in ("http", "https"):
+        raise InvalidInput(f"the url must be http or https, not {parts.scheme or 'relative'!r}")
+    if not parts.hostname:
+        raise InvalidInput(f"the url {url!r} names no host")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidInput("the url must not carry credentials; authenticate with the signature")
+    return Endpoint(url, parts.hostname, port or (443 if parts.scheme == "https" else 80))
