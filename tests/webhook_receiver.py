@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +49,7 @@ class Receiver:
     port: int = field(default_factory=free_port)
     _tries: Counter[str] = field(default_factory=Counter)
     _runner: web.AppRunner | None = None
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def url(self) -> str:
@@ -72,6 +74,13 @@ class Receiver:
             await self._runner.cleanup()
             self._runner = None
 
+    async def until(self, predicate: Callable[[Receiver], bool], timeout: float = 30.0) -> None:
+        """Wait until `predicate(self)` holds, checking after each change to the requests."""
+        async with asyncio.timeout(timeout):
+            while not predicate(self):
+                self._changed.clear()
+                await self._changed.wait()
+
     def successes(self) -> list[Received]:
         return [r for r in self.received if r.status == 200]
 
@@ -81,6 +90,7 @@ class Receiver:
     async def _handle(self, request: web.Request) -> web.Response:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self._changed.set()
         try:
             if self.gate is not None:
                 await self.gate.wait()
@@ -99,6 +109,7 @@ class Receiver:
             return web.Response(status=status)
         finally:
             self.in_flight -= 1
+            self._changed.set()
 
     def _verifies(self, secret: str, body: bytes, headers: dict[str, str]) -> bool:
         verifier = Verifier(secret)

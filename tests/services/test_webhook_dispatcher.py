@@ -267,14 +267,12 @@ async def test_a_slow_endpoint_holds_only_its_own_slots(
         worker = dispatcher(store, sender, clock, per_webhook=2, poll_seconds=0.02)
         running = asyncio.create_task(worker.run())
         try:
-            async with asyncio.timeout(30):
-                while len(fast.successes()) < 3 or slow.in_flight < 2:
-                    await asyncio.sleep(0.02)
-                # The fast endpoint is done while the slow one still holds both its slots.
-                assert slow.received == [] and slow.max_in_flight == 2
-                slow.gate.set()
-                while len(slow.successes()) < 8:
-                    await asyncio.sleep(0.02)
+            await fast.until(lambda r: len(r.successes()) == 3)
+            await slow.until(lambda r: r.in_flight == 2)
+            # The fast endpoint is done while the slow one still holds both its slots.
+            assert slow.received == [] and slow.max_in_flight == 2
+            slow.gate.set()
+            await slow.until(lambda r: len(r.successes()) == 8)
         finally:
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
