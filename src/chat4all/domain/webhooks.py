@@ -163,21 +163,22 @@ def parse_events(names: Iterable[str]) -> tuple[WebhookEvent, ...]:
 
 
 def refused_address(address: str) -> str | None:
-    """Why a webhook may not be sent to this IP address (SSRF), or None when it is public."""
+    """The kind of address a webhook may not call (SSRF): "loopback", "private", ...; None
+    for a public one. The most specific kind first: a link-local address is private too."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     for kind, flag in (
         ("loopback", ip.is_loopback),
-        ("private", ip.is_private),
         ("link-local", ip.is_link_local),
-        ("multicast", ip.is_multicast),
-        ("reserved", ip.is_reserved),
         ("unspecified", ip.is_unspecified),
+        ("multicast", ip.is_multicast),
+        ("private", ip.is_private),
+        ("reserved", ip.is_reserved),
         ("non-global", not ip.is_global),
     ):
         if flag:
-            return f"{address} is a {kind} address"
+            return kind
     return None
 
 

@@ -47,10 +47,11 @@ async def checked_address(
     addresses = await resolver.resolve(endpoint.host, endpoint.port)
     if not allow_private:
         for address in addresses:
-            reason = refused_address(address)
-            if reason is not None:
+            kind = refused_address(address)
+            if kind is not None:
                 raise InvalidInput(
-                    f"{endpoint.host} resolves to {reason}; webhooks only call public "
+                    f"{endpoint.host} resolves to {address}, a {kind} address; webhooks only "
+                    "call public "
                     "addresses (CHAT4ALL_WEBHOOK_ALLOW_PRIVATE_URLS=true allows others, for "
                     "development)"
                 )
