@@ -6,6 +6,7 @@ tests/services/test_webhook_dispatcher.py."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -51,9 +52,11 @@ async def subscribe(user: User, url: str, events: list[str]) -> dict[str, Any]:
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> Any:
     """`check()`'s first truthy answer, asked every 50 ms for up to `timeout` seconds."""
     async with asyncio.timeout(timeout):
-        while not (answer := await check()):
+        for _ in itertools.count():
+            if answer := await check():
+                return answer
             await asyncio.sleep(0.05)
-    return answer
+    raise AssertionError("unreachable")
 
 
 async def deliveries(user: User, webhook_id: str, **params: Any) -> list[dict[str, Any]]:
