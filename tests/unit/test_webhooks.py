@@ -94,7 +94,7 @@ def test_events_are_known_names_deduplicated() -> None:
         WebhookEvent.MESSAGE_READ,
         WebhookEvent.FILE_UPLOADED,
     )
-    with pytest.raises(InvalidInput, match="unknown event 'user.presence'"):
+    with pytest.raises(InvalidInput, match=r"unknown event 'user\.presence'"):
         parse_events(["user.presence"])
     with pytest.raises(InvalidInput, match="at least one"):
         parse_events([])
