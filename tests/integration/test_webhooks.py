@@ -247,5 +247,11 @@ async def test_registration_rules(tmp_path: Path) -> None:
         assert r.status_code == 404
         r = await alice.get(f"/v1/webhooks/{hook['webhook_id']}/deliveries", params={"cursor": "x"})
         assert r.status_code == 422
+        r = await alice.post(f"/v1/webhooks/{hook['webhook_id']}/rotate-secret")
+        assert r.status_code == 200 and r.json()["secret"] != hook["secret"]
+        r = await alice.post(
+            f"/v1/webhooks/{hook['webhook_id']}/rotate-secret", {"overlap_seconds": 8 * 86400}
+        )
+        assert r.status_code == 422 and "overlap" in r.json()["detail"]
         assert (await alice.delete(f"/v1/webhooks/{hook['webhook_id']}")).status_code == 204
         assert (await alice.get(f"/v1/webhooks/{hook['webhook_id']}")).status_code == 404

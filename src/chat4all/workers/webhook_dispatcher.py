@@ -77,7 +77,7 @@ class WebhookDispatcher:
                 for claim in claims:
                     task = asyncio.create_task(self.attempt(claim))
                     running.add(task)
-                    task.add_done_callback(running.discard)
+                    task.add_done_callback(_finished(running))
                 if not claims:
                     await self._clock.sleep(self._policy.poll_seconds)
         finally:
@@ -149,3 +149,13 @@ class WebhookDispatcher:
             )
             return Outcome(attempt, DeliveryState.DEAD, None)
         return Outcome(attempt, DeliveryState.PENDING, attempt.at + timedelta(seconds=delay))
+
+
+def _finished(running: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+    def done(task: asyncio.Task[None]) -> None:
+        running.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # A bug, not an endpoint's failure: the lease runs out and the delivery is retried.
+            log.error("webhooks: an attempt failed", exc_info=task.exception())
+
+    return done

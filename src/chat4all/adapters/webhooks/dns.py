@@ -22,7 +22,7 @@ class SystemResolver:
             infos = await asyncio.wait_for(
                 loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), self._timeout
             )
-        except (OSError, UnicodeError) as e:
+        except (OSError, UnicodeError, ValueError) as e:  # ValueError: a NUL in the name
             raise InvalidInput(f"the host {host!r} does not resolve: {e}") from e
         except TimeoutError as e:
             raise InvalidInput(f"resolving the host {host!r} took over {self._timeout}s") from e
