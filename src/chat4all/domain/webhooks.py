@@ -105,7 +105,7 @@ class Attempt:
     """One HTTP attempt of a delivery, as the log shows it."""
 
     delivery_id: UUID
-    number: int
+    number: int  # 1, 2, ... over the delivery's life; the store numbers an attempt it logs
     at: datetime
     duration_ms: int
     status_code: int | None
