@@ -141,6 +141,8 @@ async def deliveries(
             before = (datetime.fromisoformat(position["t"]), UUID(position["d"]))
         except (KeyError, TypeError, ValueError) as e:
             raise InvalidInput("`cursor` is not a cursor this API gave out") from e
+        if before[0].tzinfo is None:
+            raise InvalidInput("`cursor` is not a cursor this API gave out")
     logs = await caller.platform.webhooks.deliveries(
         caller.user_id, webhook_id, state=state, before=before, limit=limit + 1
     )
