@@ -153,6 +153,18 @@ class WebhookStoreContract:
         attempts = await store.list_attempts([fresh.delivery.delivery_id])
         assert [a.number for a in attempts[fresh.delivery.delivery_id]] == [1]
 
+    async def test_released_claims_are_due_at_once(self, store: WebhookStore, owner: UUID) -> None:
+        webhook = make_webhook(owner)
+        await store.create_webhook(webhook)
+        await store.enqueue_deliveries([make_delivery(webhook), make_delivery(webhook)])
+        first, second = await store.claim_deliveries(T0, limit=2, per_webhook=2, lease=LEASE)
+        assert await store.finish_attempt(first, failed(first, 1, retry_in=300))
+        later = T0 + timedelta(seconds=2)
+        await store.release_claims([first, second], later)
+        (again,) = await store.claim_deliveries(later, limit=2, per_webhook=2, lease=LEASE)
+        assert again.delivery.delivery_id == second.delivery.delivery_id  # not the finished one
+        await store.release_claims([], later)
+
     async def test_attempts_are_logged_and_schedule_the_next(
         self, store: WebhookStore, owner: UUID
     ) -> None:

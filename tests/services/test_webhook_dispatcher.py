@@ -279,3 +279,19 @@ async def test_a_slow_endpoint_holds_only_its_own_slots(
     assert slow.max_in_flight == 2
     assert slow.unverified() == [] and fast.unverified() == []
     assert sorted(r.msg_id for r in fast.successes()) == sorted(str(i) for i in fast_ids)
+
+
+async def test_a_stopping_dispatcher_hands_its_deliveries_back(
+    store: SqlMetadataStore, sender: HttpxWebhookSender
+) -> None:
+    clock = SystemClock()
+    async with Receiver(gate=asyncio.Event()) as receiver:
+        webhook = await subscribe(store, receiver.url)
+        (delivery,) = await queue(store, webhook, 1, clock.now())
+        running = asyncio.create_task(dispatcher(store, sender, clock, poll_seconds=0.02).run())
+        await receiver.until(lambda r: r.in_flight == 1)
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    # Due again at once, not when the 60 s lease would have ended.
+    (claim,) = await store.claim_deliveries(clock.now(), 1, 1, timedelta(seconds=60))
+    assert claim.delivery.delivery_id == delivery

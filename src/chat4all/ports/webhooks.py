@@ -75,6 +75,11 @@ class WebhookStore(Protocol):
         lease ended and someone else may have it; nothing is written)."""
         ...
 
+    async def release_claims(self, claims: Sequence[Claim], now: datetime) -> None:
+        """Hand back deliveries whose attempts were abandoned (a dispatcher stopping): due at
+        `now` again, rather than when their leases end. Claims no longer held are left alone."""
+        ...
+
     async def get_delivery(self, delivery_id: UUID) -> Delivery | None: ...
 
     async def list_deliveries(

@@ -69,21 +69,25 @@ class WebhookDispatcher:
         self._jitter = jitter
 
     async def run(self) -> None:
-        running: set[asyncio.Task[None]] = set()
+        running: dict[asyncio.Task[None], Claim] = {}
         try:
             while True:
                 free = self._policy.max_in_flight - len(running)
                 claims = await self._claim(free) if free > 0 else []
                 for claim in claims:
                     task = asyncio.create_task(self.attempt(claim))
-                    running.add(task)
+                    running[task] = claim
                     task.add_done_callback(_finished(running))
                 if not claims:
                     await self._clock.sleep(self._policy.poll_seconds)
         finally:
+            abandoned = list(running.values())
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+            # Stopping (a restart, a deploy): what was cut short is due again at once, not
+            # when its lease would have ended.
+            await self._store.release_claims(abandoned, self._clock.now())
 
     async def dispatch_due(self) -> int:
         """Attempt every delivery due now, waiting for the attempts; how many there were."""
@@ -151,9 +155,9 @@ class WebhookDispatcher:
         return Outcome(attempt, DeliveryState.PENDING, attempt.at + timedelta(seconds=delay))
 
 
-def _finished(running: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+def _finished(running: dict[asyncio.Task[None], Claim]) -> Callable[[asyncio.Task[None]], None]:
     def done(task: asyncio.Task[None]) -> None:
-        running.discard(task)
+        running.pop(task, None)
         if not task.cancelled() and task.exception() is not None:
             # A bug, not an endpoint's failure: the lease runs out and the delivery is retried.
             log.error("webhooks: an attempt failed", exc_info=task.exception())

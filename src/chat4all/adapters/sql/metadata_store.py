@@ -218,6 +218,10 @@ class SqlMetadataStore:
     async def finish_attempt(self, claim: Claim, outcome: Outcome) -> bool:
         return await self._write(hooks.finish_attempt_txn, claim, outcome)
 
+    async def release_claims(self, claims: Sequence[Claim], now: datetime) -> None:
+        if claims:
+            await self._write(hooks.release_claims_txn, claims, now)
+
     async def get_delivery(self, delivery_id: UUID) -> Delivery | None:
         return await self._read(hooks.get_delivery_txn, delivery_id)
 

@@ -184,6 +184,16 @@ async def finish_attempt_txn(conn: AsyncConnection, claim: Claim, outcome: Outco
     return True
 
 
+async def release_claims_txn(conn: AsyncConnection, claims: Sequence[Claim], now: datetime) -> None:
+    d = webhook_deliveries
+    for claim in claims:
+        await conn.execute(
+            d.update()
+            .where(d.c.delivery_id == claim.delivery.delivery_id, d.c.lease_id == claim.lease_id)
+            .values(lease_id=None, leased_until=None, next_attempt_at=now)
+        )
+
+
 async def get_delivery_txn(conn: AsyncConnection, delivery_id: UUID) -> Delivery | None:
     query = select(webhook_deliveries).where(webhook_deliveries.c.delivery_id == delivery_id)
     row = (await conn.execute(query)).mappings().first()
