@@ -70,6 +70,8 @@ class Receiver:
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
 
     async def stop(self) -> None:
+        if self.gate is not None:
+            self.gate.set()  # held requests would make the shutdown wait for them
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
