@@ -63,6 +63,12 @@ class WebhookStoreContract:
         await store.create_user(user)  # type: ignore[attr-defined]
         return user.user_id
 
+    @pytest.fixture
+    async def webhook(self, store: WebhookStore, owner: UUID) -> Webhook:
+        webhook = make_webhook(owner)
+        await store.create_webhook(webhook)
+        return webhook
+
     async def test_create_get_list_delete(self, store: WebhookStore, owner: UUID) -> None:
         first = make_webhook(owner)
         second = make_webhook(owner, (WebhookEvent.MESSAGE_READ, WebhookEvent.FILE_UPLOADED))
@@ -82,9 +88,7 @@ class WebhookStoreContract:
         with pytest.raises(InvalidInput):
             await store.create_webhook(make_webhook(uuid4()))
 
-    async def test_rotated_secrets_are_kept(self, store: WebhookStore, owner: UUID) -> None:
-        webhook = make_webhook(owner)
-        await store.create_webhook(webhook)
+    async def test_rotated_secrets_are_kept(self, store: WebhookStore, webhook: Webhook) -> None:
         rotated = webhook.rotated(new_secret(), T0, timedelta(hours=1))
         assert await store.save_secrets(rotated)
         assert await store.get_webhook(webhook.webhook_id) == rotated
@@ -102,10 +106,8 @@ class WebhookStoreContract:
         assert await store.subscribers([], "message.sent") == []
 
     async def test_enqueueing_an_event_twice_queues_it_once(
-        self, store: WebhookStore, owner: UUID
+        self, store: WebhookStore, webhook: Webhook
     ) -> None:
-        webhook = make_webhook(owner)
-        await store.create_webhook(webhook)
         delivery = make_delivery(webhook)
         assert await store.enqueue_deliveries([delivery, delivery]) == 1
         assert await store.enqueue_deliveries([delivery]) == 0
@@ -134,15 +136,14 @@ class WebhookStoreContract:
         assert await store.claim_deliveries(now, limit=10, per_webhook=2, lease=LEASE) == []
 
         # A finished attempt frees its slot.
-        assert await store.finish_attempt(first[0], failed(first[0], 10, retry_in=None))
+        done = next(c for c in first if c.webhook == busy)
+        assert await store.finish_attempt(done, failed(done, 10, retry_in=None))
         again = await store.claim_deliveries(now, limit=10, per_webhook=2, lease=LEASE)
         assert [c.delivery.created_at for c in again] == [T0 + timedelta(seconds=2)]
 
     async def test_a_lapsed_lease_hands_the_delivery_over(
-        self, store: WebhookStore, owner: UUID
+        self, store: WebhookStore, webhook: Webhook
     ) -> None:
-        webhook = make_webhook(owner)
-        await store.create_webhook(webhook)
         await store.enqueue_deliveries([make_delivery(webhook)])
         (stale,) = await store.claim_deliveries(T0, limit=1, per_webhook=1, lease=LEASE)
         later = T0 + LEASE + timedelta(seconds=1)
@@ -153,9 +154,9 @@ class WebhookStoreContract:
         attempts = await store.list_attempts([fresh.delivery.delivery_id])
         assert [a.number for a in attempts[fresh.delivery.delivery_id]] == [1]
 
-    async def test_released_claims_are_due_at_once(self, store: WebhookStore, owner: UUID) -> None:
-        webhook = make_webhook(owner)
-        await store.create_webhook(webhook)
+    async def test_released_claims_are_due_at_once(
+        self, store: WebhookStore, webhook: Webhook
+    ) -> None:
         await store.enqueue_deliveries([make_delivery(webhook), make_delivery(webhook)])
         first, second = await store.claim_deliveries(T0, limit=2, per_webhook=2, lease=LEASE)
         assert await store.finish_attempt(first, failed(first, 1, retry_in=300))
@@ -166,10 +167,8 @@ class WebhookStoreContract:
         await store.release_claims([], later)
 
     async def test_attempts_are_logged_and_schedule_the_next(
-        self, store: WebhookStore, owner: UUID
+        self, store: WebhookStore, webhook: Webhook
     ) -> None:
-        webhook = make_webhook(owner)
-        await store.create_webhook(webhook)
         delivery = make_delivery(webhook)
         await store.enqueue_deliveries([delivery])
         (claim,) = await store.claim_deliveries(T0, limit=5, per_webhook=5, lease=LEASE)
@@ -194,10 +193,8 @@ class WebhookStoreContract:
         assert log[1].duration_ms == 7 and log[1].at == T0 + timedelta(seconds=31)
 
     async def test_dead_deliveries_are_listed_and_replayed(
-        self, store: WebhookStore, owner: UUID
+        self, store: WebhookStore, webhook: Webhook
     ) -> None:
-        webhook = make_webhook(owner)
-        await store.create_webhook(webhook)
         deliveries = [make_delivery(webhook, seconds=i) for i in range(3)]
         await store.enqueue_deliveries(deliveries)
         (claim,) = await store.claim_deliveries(T0, limit=1, per_webhook=1, lease=LEASE)
@@ -225,10 +222,8 @@ class WebhookStoreContract:
         assert await store.replay_delivery(uuid4(), later) is None
 
     async def test_deleting_a_webhook_deletes_its_deliveries(
-        self, store: WebhookStore, owner: UUID
+        self, store: WebhookStore, webhook: Webhook
     ) -> None:
-        webhook = make_webhook(owner)
-        await store.create_webhook(webhook)
         delivery = make_delivery(webhook)
         await store.enqueue_deliveries([delivery])
         await store.delete_webhook(webhook.webhook_id)
