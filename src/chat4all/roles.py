@@ -19,6 +19,7 @@ class WorkerRole(StrEnum):
     DELIVERY = "delivery"
     STATUS = "status"
     RETENTION = "retention"
+    WEBHOOKS = "webhooks"  # client webhooks: fan-out from the bus, then delivery
 
 
 Role = ServiceRole | WorkerRole

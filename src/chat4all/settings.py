@@ -7,9 +7,12 @@ import hmac
 import secrets
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from chat4all.domain.webhooks import DEFAULT_RETRY_SCHEDULE
 
 
 class Environment(StrEnum):
@@ -82,6 +85,15 @@ class Settings(BaseSettings):
     s3_access_key: str = "chat4all"
     s3_secret_key: str = "chat4all-secret"
     s3_part_size_bytes: int = Field(8 << 20, ge=5 << 20, le=5 << 30)
+    # Client webhooks (docs/webhooks.md). Private URLs: development and tests only (SSRF).
+    webhook_allow_private_urls: bool = False
+    # Seconds between tries after the first fails; the last failure makes it a dead letter.
+    webhook_retry_schedule_seconds: tuple[Annotated[float, Field(ge=0)], ...] = Field(
+        DEFAULT_RETRY_SCHEDULE, min_length=1
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
+    webhook_max_concurrency_per_endpoint: int = Field(4, ge=1)
+    webhook_secret_overlap_hours: float = Field(24.0, ge=0, le=168)
 
     # Embedded event log.
     bus_partitions: int = Field(4, ge=1)

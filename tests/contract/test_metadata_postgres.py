@@ -16,6 +16,7 @@ from chat4all.domain.conversations import Role
 from chat4all.domain.errors import Unavailable
 from tests.contract.metadata_store_contract import MetadataStoreContract, make_conversation
 from tests.contract.metadata_store_contract import make_user as new_user
+from tests.contract.webhook_store_contract import WebhookStoreContract
 from tests.databases import asyncpg_dsn, fresh_postgres_database, with_database
 
 pytestmark = pytest.mark.postgres
@@ -28,7 +29,7 @@ async def database() -> AsyncIterator[str]:
         yield url
 
 
-class TestPostgresMetadataStore(MetadataStoreContract):
+class TestPostgresMetadataStore(MetadataStoreContract, WebhookStoreContract):
     @pytest.fixture
     async def store(self, database: str) -> AsyncIterator[SqlMetadataStore]:
         store = await SqlMetadataStore.connect(database)

@@ -11,13 +11,14 @@ from sqlalchemy import text
 from chat4all.adapters.sql import SqlMetadataStore, upgrade
 from chat4all.domain.errors import Unavailable
 from tests.contract.metadata_store_contract import MetadataStoreContract
+from tests.contract.webhook_store_contract import WebhookStoreContract
 
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
-class TestSqliteMetadataStore(MetadataStoreContract):
+class TestSqliteMetadataStore(MetadataStoreContract, WebhookStoreContract):
     @pytest.fixture
     async def store(self, tmp_path: Path) -> AsyncIterator[SqlMetadataStore]:
         url = sqlite_url(tmp_path / "metadata.db")

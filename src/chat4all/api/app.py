@@ -12,7 +12,16 @@ from fastapi.responses import RedirectResponse
 from chat4all import __version__
 from chat4all.api import problems, ws
 from chat4all.api.limits import BodyLimit
-from chat4all.api.rest import auth, conversations, files, messages, ops, uploads, users
+from chat4all.api.rest import (
+    auth,
+    conversations,
+    files,
+    messages,
+    ops,
+    uploads,
+    users,
+    webhooks,
+)
 from chat4all.api.rest.deps import document_bearer_auth
 from chat4all.api.tus import UPLOADS_PATH, TusHeaders
 from chat4all.bootstrap import Platform
@@ -52,7 +61,9 @@ def create_app(
     app.add_middleware(BodyLimit, max_body_size=max_body_size, unlimited_prefix=UPLOADS_PATH)
     app.add_middleware(TusHeaders)
     # Routers are matched in this order, one route at a time: the hottest go first.
-    routers = [m.router for m in (messages, conversations, users, auth, uploads, files, ops)]
+    routers = [
+        m.router for m in (messages, conversations, users, auth, uploads, files, webhooks, ops)
+    ]
     for router in routers:
         app.include_router(router)
     app.include_router(ws.router)

@@ -19,7 +19,6 @@ from chat4all.bootstrap.platform import Platform, Worker, wire
 from chat4all.domain.errors import InvalidInput, Unavailable
 from chat4all.ports.blobs import BlobStore
 from chat4all.ports.clock import Clock
-from chat4all.ports.metadata import MetadataStore
 from chat4all.ports.registry import Registry
 from chat4all.roles import SINGLETONS, Role, ServiceRole
 from chat4all.services.auth import InternalTokens
@@ -27,6 +26,7 @@ from chat4all.settings import Settings
 
 if TYPE_CHECKING:
     from chat4all.adapters.redis import RedisRealtime
+    from chat4all.adapters.sql.metadata_store import SqlMetadataStore
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,7 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
         limiter=RedisRateLimiter(realtime.client, Keys(f"{ns}:")),
         file_store=file_store,
         blobs=blobs,
+        webhook_store=metadata,
     )
     platform.workers["retention"] = _retention_sweep(platform, clock)
     platform.workers = {
@@ -196,7 +197,7 @@ async def _blobs(settings: Settings) -> BlobStore:
     return await S3BlobStore.connect(location, part_size=settings.s3_part_size_bytes)
 
 
-async def _metadata(url: str) -> MetadataStore:
+async def _metadata(url: str) -> SqlMetadataStore:
     from chat4all.adapters.sql.metadata_store import SqlMetadataStore
 
     store = await SqlMetadataStore.connect(url)

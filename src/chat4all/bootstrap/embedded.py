@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from chat4all.bootstrap.platform import Platform, auth_policy, wire
 from chat4all.ports.metadata import MetadataStore
 from chat4all.services.auth import AuthService
 from chat4all.settings import Settings
+
+if TYPE_CHECKING:
+    from chat4all.adapters.sql.metadata_store import SqlMetadataStore
 
 
 async def build_embedded(settings: Settings) -> Platform:
@@ -36,6 +40,7 @@ async def build_embedded(settings: Settings) -> Platform:
         limiter=InProcessRateLimiter(),
         file_store=await SQLiteFileStore.open(settings.data_dir / "files.db"),
         blobs=LocalBlobStore(settings.data_dir / "files"),
+        webhook_store=metadata,
     )
     retention = timedelta(hours=settings.bus_retention_hours)
 
@@ -64,7 +69,7 @@ async def build_embedded_accounts(settings: Settings) -> tuple[AuthService, Meta
     return AuthService(metadata, InProcessCache(clock), clock, auth_policy(settings)), metadata
 
 
-async def _embedded_metadata(settings: Settings) -> MetadataStore:
+async def _embedded_metadata(settings: Settings) -> SqlMetadataStore:
     """The metadata store in the data folder, migrated to the latest schema."""
     from chat4all.adapters.sql.metadata_store import SqlMetadataStore
     from chat4all.adapters.sql.migrate import upgrade

@@ -19,12 +19,14 @@ from chat4all.ports.messages import MessageStore
 from chat4all.ports.metadata import MetadataStore
 from chat4all.ports.ratelimit import RateLimiter
 from chat4all.ports.realtime import KeyValueCache, PresenceStore, RealtimeHub
+from chat4all.ports.webhooks import WebhookStore
 from chat4all.services.auth import AuthPolicy, AuthService
 from chat4all.services.conversations import ConversationService
 from chat4all.services.files import FilePolicy, FileService
 from chat4all.services.interfaces import Auth, Conversations, Messages
 from chat4all.services.messages import MessagePolicy, MessageService
 from chat4all.services.stream import Send, StreamSession
+from chat4all.services.webhooks import WebhookPolicy, WebhookService
 from chat4all.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ class Platform:
     conversations: Conversations
     messages: Messages
     files: FileService
+    webhooks: WebhookService
     workers: dict[str, Worker] = field(default_factory=dict)
     # What else the profile opened (hub connections, the registry), closed last by stop().
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -150,6 +153,7 @@ def wire(
     limiter: RateLimiter,
     file_store: FileStore,
     blobs: BlobStore,
+    webhook_store: WebhookStore,
 ) -> Platform:
     """Services and workers on top of the given adapters (any profile)."""
     from chat4all.workers.delivery import DeliveryWorker
@@ -182,9 +186,63 @@ def wire(
         "delivery": DeliveryWorker(bus, clock, hub).run,
         "status": StatusWorker(bus, clock, store, metadata, hub).run,
     }
-    platform = Platform(
-        clock, metadata, store, bus, hub, presence, cache, auth, conversations, messages, files
+    webhooks, workers["webhooks"], close_webhooks = _webhooks(
+        settings, clock, webhook_store, metadata, store, bus
     )
-    platform.workers = workers
-    platform.closers += [file_store.close, blobs.close]
+    platform = Platform(
+        clock,
+        metadata,
+        store,
+        bus,
+        hub,
+        presence,
+        cache,
+        auth,
+        conversations,
+        messages,
+        files,
+        webhooks,
+        workers=workers,
+    )
+    platform.closers += [file_store.close, blobs.close, close_webhooks]
     return platform
+
+
+def _webhooks(
+    settings: Settings,
+    clock: Clock,
+    webhook_store: WebhookStore,
+    metadata: MetadataStore,
+    store: MessageStore,
+    bus: EventBus,
+) -> tuple[WebhookService, Worker, Callable[[], Awaitable[None]]]:
+    """The webhook service, and the worker that fans bus events out to deliveries and sends
+    them (both halves in one role, so a process that runs it does the whole job)."""
+    from chat4all.adapters.webhooks.dns import SystemResolver
+    from chat4all.adapters.webhooks.http import HttpxWebhookSender
+    from chat4all.workers.webhook_dispatcher import DispatchPolicy, WebhookDispatcher
+    from chat4all.workers.webhook_fanout import WebhookFanout
+
+    resolver = SystemResolver()
+    sender = HttpxWebhookSender(settings.webhook_timeout_seconds)
+    allow_private = settings.webhook_allow_private_urls
+    overlap = timedelta(hours=settings.webhook_secret_overlap_hours)
+    service = WebhookService(webhook_store, resolver, clock, WebhookPolicy(allow_private, overlap))
+    schedule = tuple(settings.webhook_retry_schedule_seconds)
+    policy = DispatchPolicy(
+        retry_schedule=schedule,
+        per_webhook=settings.webhook_max_concurrency_per_endpoint,
+        lease=timedelta(seconds=settings.webhook_timeout_seconds + 30),
+        # Polls as often as the shortest retry step, so short schedules (tests) stay short.
+        poll_seconds=min(1.0, max(0.05, min(schedule))),
+        allow_private_urls=allow_private,
+    )
+    fanout = WebhookFanout(bus, clock, webhook_store, metadata, store)
+    dispatcher = WebhookDispatcher(webhook_store, sender, resolver, clock, policy)
+
+    async def run() -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(fanout.run())
+            group.create_task(dispatcher.run())
+
+    return service, run, sender.close

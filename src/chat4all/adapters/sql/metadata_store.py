@@ -7,8 +7,8 @@ ever see `AlreadyExists`, `InvalidInput`, `Conflict` and `Unavailable`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Concatenate, ParamSpec, TypeVar
 from uuid import UUID
 
@@ -18,12 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chat4all.adapters.sql import accounts as acc
 from chat4all.adapters.sql import conversations as conv
+from chat4all.adapters.sql import webhooks as hooks
 from chat4all.adapters.sql.engine import create_engine, transaction
 from chat4all.adapters.sql.errors import translate
 from chat4all.domain.conversations import Conversation, Member, Role
 from chat4all.domain.errors import Conflict, Unavailable
 from chat4all.domain.users import User
+from chat4all.domain.webhooks import Attempt, Delivery, DeliveryState, Webhook
 from chat4all.ports.metadata import RefreshToken, WatermarkMove
+from chat4all.ports.webhooks import Claim, Outcome
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -32,7 +35,8 @@ _PRIVATE_KEY_ATTEMPTS = 3
 
 
 class SqlMetadataStore:
-    """`chat4all.ports.metadata.MetadataStore` on an async SQLAlchemy engine.
+    """`chat4all.ports.metadata.MetadataStore` and `chat4all.ports.webhooks.WebhookStore` on
+    an async SQLAlchemy engine.
 
     The schema must exist: run `chat4all.adapters.sql.migrate.upgrade(url)` first.
     """
@@ -178,6 +182,64 @@ class SqlMetadataStore:
     async def advance_many_watermarks(self, moves: Sequence[WatermarkMove]) -> None:
         if moves:
             await self._write(conv.advance_many_watermarks_txn, moves)
+
+    # client webhooks and their delivery queue
+
+    async def create_webhook(self, webhook: Webhook) -> None:
+        await self._write(hooks.create_webhook_txn, webhook)
+
+    async def get_webhook(self, webhook_id: UUID) -> Webhook | None:
+        return await self._read(hooks.get_webhook_txn, webhook_id)
+
+    async def list_webhooks(self, user_id: UUID) -> list[Webhook]:
+        return await self._read(hooks.list_webhooks_txn, user_id)
+
+    async def delete_webhook(self, webhook_id: UUID) -> bool:
+        return await self._write(hooks.delete_webhook_txn, webhook_id)
+
+    async def save_secrets(self, webhook: Webhook) -> bool:
+        return await self._write(hooks.save_secrets_txn, webhook)
+
+    async def subscribers(self, user_ids: Sequence[UUID], event_type: str) -> list[Webhook]:
+        if not user_ids:
+            return []
+        return await self._read(hooks.subscribers_txn, list(dict.fromkeys(user_ids)), event_type)
+
+    async def enqueue_deliveries(self, deliveries: Sequence[Delivery]) -> int:
+        if not deliveries:
+            return 0
+        return await self._write(hooks.enqueue_deliveries_txn, deliveries)
+
+    async def claim_deliveries(
+        self, now: datetime, limit: int, per_webhook: int, lease: timedelta
+    ) -> list[Claim]:
+        return await self._write(hooks.claim_deliveries_txn, now, limit, per_webhook, lease)
+
+    async def finish_attempt(self, claim: Claim, outcome: Outcome) -> bool:
+        return await self._write(hooks.finish_attempt_txn, claim, outcome)
+
+    async def release_claims(self, claims: Sequence[Claim], now: datetime) -> None:
+        if claims:
+            await self._write(hooks.release_claims_txn, claims, now)
+
+    async def get_delivery(self, delivery_id: UUID) -> Delivery | None:
+        return await self._read(hooks.get_delivery_txn, delivery_id)
+
+    async def list_deliveries(
+        self,
+        webhook_id: UUID,
+        *,
+        state: DeliveryState | None = None,
+        before: tuple[datetime, UUID] | None = None,
+        limit: int = 50,
+    ) -> list[Delivery]:
+        return await self._read(hooks.list_deliveries_txn, webhook_id, state, before, limit)
+
+    async def list_attempts(self, delivery_ids: Sequence[UUID]) -> Mapping[UUID, list[Attempt]]:
+        return await self._read(hooks.list_attempts_txn, list(dict.fromkeys(delivery_ids)))
+
+    async def replay_delivery(self, delivery_id: UUID, now: datetime) -> Delivery | None:
+        return await self._write(hooks.replay_delivery_txn, delivery_id, now)
 
     async def ping(self) -> None:
         await self._read(_ping_txn)

@@ -21,10 +21,12 @@ from sqlalchemy import (
     Dialect,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
     TypeDecorator,
     UniqueConstraint,
     Uuid,
@@ -190,9 +192,60 @@ webhooks = Table(
     Column("secret", String(255), nullable=False),
     Column("is_active", Boolean(), nullable=False, server_default=true()),
     _created_at(),
+    # A rotated-out secret keeps signing (beside the new one) until `previous_secret_until`.
+    Column("previous_secret", String(255), nullable=True),
+    Column("previous_secret_until", UtcDateTime(), nullable=True),
     PrimaryKeyConstraint("webhook_id", name="pk_webhooks"),
     Index("idx_webhooks_user", "user_id"),
     Index("idx_webhooks_active", "is_active"),
+)
+
+# The durable delivery queue: one row per (webhook, event). A row is due when `state` is
+# pending and `next_attempt_at` has passed; a dispatcher claims it by setting a lease
+# (`lease_id`, `leased_until`) and pushing `next_attempt_at` past the lease, so a dispatcher
+# that dies mid-attempt leaves the row due again once the lease ends.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("delivery_id", Uuid(), nullable=False),
+    Column(
+        "webhook_id", Uuid(), ForeignKey("webhooks.webhook_id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("event_id", String(255), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("body", Text(), nullable=False),  # the exact bytes every attempt sends and signs
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer(), nullable=False, server_default=text("0")),
+    Column("tries", Integer(), nullable=False, server_default=text("0")),
+    Column("next_attempt_at", UtcDateTime(), nullable=True),
+    Column("lease_id", Uuid(), nullable=True),
+    Column("leased_until", UtcDateTime(), nullable=True),
+    Column("last_status_code", Integer(), nullable=True),
+    Column("last_error", String(500), nullable=True),
+    _created_at(),
+    _updated_at(),
+    PrimaryKeyConstraint("delivery_id", name="pk_webhook_deliveries"),
+    CheckConstraint(_in("state", ("pending", "succeeded", "dead")), name="state"),
+    Index("idx_webhook_deliveries_due", "state", "next_attempt_at"),
+    Index("idx_webhook_deliveries_webhook", "webhook_id", "created_at"),
+    Index("idx_webhook_deliveries_leased", "leased_until"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column(
+        "delivery_id",
+        Uuid(),
+        ForeignKey("webhook_deliveries.delivery_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("number", Integer(), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("duration_ms", Integer(), nullable=False),
+    Column("status_code", Integer(), nullable=True),
+    Column("error", String(500), nullable=True),
+    PrimaryKeyConstraint("delivery_id", "number", name="pk_webhook_attempts"),
 )
 
 access_tokens = Table(
@@ -239,5 +292,7 @@ __all__ = [
     "metadata",
     "user_channels",
     "users",
+    "webhook_attempts",
+    "webhook_deliveries",
     "webhooks",
 ]

@@ -1,0 +1,1 @@
+"""The outside world of client webhooks: DNS resolution and HTTP delivery."""
