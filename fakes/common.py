@@ -183,9 +183,11 @@ async def read_params(request: Request) -> Json:
     Multipart files stay `UploadFile`s; `describe` turns them into something a log can hold.
     """
     params: Json = dict(request.query_params)
+    # Read whole first: the body is then cached, so the call-log middleware and the route can
+    # both parse it (a streamed form could be read only once).
+    raw = await request.body()
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
-        raw = await request.body()
         if raw:
             decoded = json.loads(raw)
             if not isinstance(decoded, dict):
@@ -297,9 +299,10 @@ class _RecordCalls(BaseHTTPMiddleware):
         failure = self._fake.failures.take(request.url.path)
         if failure is not None:
             response = self._fake.failure_response(failure)
+            raw = bytes(response.body)
         else:
             response = await call_next(request)
-        raw = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
+            raw = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
         call.status = response.status_code
         try:
             call.response = json.loads(raw) if raw else None

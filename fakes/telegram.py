@@ -132,9 +132,11 @@ class TelegramFake(PlatformFake):
         return {"X-Telegram-Bot-Api-Secret-Token": self.secret_token}
 
     def bot_id(self, token: str) -> int:
+        # Telegram answers 404 to a malformed token and 401 to a well-formed one it doesn't know.
         match = TOKEN.fullmatch(token)
-        expected = self.config.bot_token
-        if match is None or (expected is not None and token != expected):
+        if match is None:
+            raise TelegramError(404, "Not Found")
+        if self.config.bot_token is not None and token != self.config.bot_token:
             raise TelegramError(401, "Unauthorized")
         return int(match.group(1))
 
@@ -157,7 +159,10 @@ class TelegramFake(PlatformFake):
     async def push(self, payloads: list[Json], duplicate: bool) -> list[DeliveryAttempt]:
         """To the webhook when one is set, else kept for getUpdates (Telegram does the same)."""
         if self.config.webhook_url is None:
-            self.pending.extend(payloads * (2 if duplicate else 1))
+            # getUpdates always answers in update_id order; only webhooks can arrive reordered.
+            self.pending = sorted(
+                self.pending + payloads * (2 if duplicate else 1), key=lambda u: u["update_id"]
+            )
             self.new_update.set()
             return []
         attempts = await self.deliver(payloads, duplicate=duplicate)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import getpass
 import logging
@@ -301,10 +302,8 @@ def fakes_up(
     """Start the WhatsApp, Telegram, Messenger and Instagram fakes (fakes/README.md)."""
     from fakes.serving import serve_all
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
         asyncio.run(serve_all(host, port_base, typer.echo))
-    except KeyboardInterrupt:
-        pass
 
 
 @app.command()
