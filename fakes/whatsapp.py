@@ -111,6 +111,7 @@ class WhatsAppFake(GraphFake):
             "status": status,
             "timestamp": str(timestamp),
             "recipient_id": sent.to,
+            "recipient_user_id": bsuid(sent.to),
         }
         if sent.callback_data is not None:
             entry["biz_opaque_callback_data"] = sent.callback_data
@@ -125,7 +126,12 @@ class WhatsAppFake(GraphFake):
                     "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
                 }
             ]
-        return self.envelope({"metadata": self.metadata(sent.phone_number_id), "statuses": [entry]})
+        value = {
+            "metadata": self.metadata(sent.phone_number_id),
+            "contacts": [contact(sent.to)],
+            "statuses": [entry],
+        }
+        return self.envelope(value)
 
     def in_background(self, payload: Json) -> None:
         """A webhook that follows an API answer, as the platform sends it: after, not within."""
@@ -134,6 +140,10 @@ class WhatsAppFake(GraphFake):
         task = asyncio.create_task(self.deliver([payload]))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        """Waits for the webhooks sent in the background (tests use it before asserting)."""
+        await asyncio.gather(*self._background)
 
     def store_media(self, media: Media) -> str:
         media_id = str(secrets.randbelow(10**15) + 10**15)
@@ -145,6 +155,7 @@ class Inbound(InboundEvent):
     """A contact's message: text, or a media file the fake stores for the connector to fetch."""
 
     from_: str = Field(alias="from", min_length=1)
+    user_id: str | None = None  # the contact's BSUID; derived from `from` when not given
     name: str = "Contact"
     type: Literal["text", "image", "video", "audio", "document"] = "text"
     text: str | None = None
@@ -174,6 +185,19 @@ class Status(InboundEvent):
 class Window(InboundEvent):
     wa_id: str
     open: bool
+
+
+def bsuid(wa_id: str) -> str:
+    """A stable business-scoped user id for a phone number (the `user_id` Meta adds since 2026)."""
+    digits = int(hashlib.sha256(wa_id.encode()).hexdigest(), 16) % 10**19
+    return f"US.{digits}"
+
+
+def contact(wa_id: str, user_id: str | None = None, name: str | None = None) -> Json:
+    item: Json = {"wa_id": wa_id, "user_id": user_id or bsuid(wa_id)}
+    if name is not None:
+        item["profile"] = {"name": name}
+    return item
 
 
 def new_wamid() -> str:
@@ -217,7 +241,7 @@ def create_app(config: WhatsAppConfig | None = None) -> FastAPI:
         fake.closed_windows.discard(event.from_)  # a message from the contact opens the window
         value = {
             "metadata": fake.metadata(event.phone_number_id),
-            "contacts": [{"profile": {"name": event.name}, "wa_id": event.from_}],
+            "contacts": [contact(event.from_, event.user_id, event.name)],
             "messages": [message],
         }
         return fake.envelope(value), message_id
