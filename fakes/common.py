@@ -313,7 +313,12 @@ class _RecordCalls(BaseHTTPMiddleware):
 
 def build_app(fake: PlatformFake, title: str) -> FastAPI:
     """An app with the call log, failure injection and the control endpoints every fake has."""
-    app = FastAPI(title=title, docs_url=f"{CONTROL_PREFIX}/docs", openapi_url=None)
+    app = FastAPI(
+        title=title,
+        docs_url=f"{CONTROL_PREFIX}/docs",
+        openapi_url=f"{CONTROL_PREFIX}/openapi.json",
+        redoc_url=None,
+    )
     app.add_middleware(_RecordCalls, fake=fake)
 
     @app.exception_handler(ControlError)

@@ -57,19 +57,19 @@ def inbound_router(
 
     router = APIRouter(prefix=CONTROL_PREFIX)
 
-    @router.post("/inbound")
+    @router.post("/inbound", openapi_extra=json_body(model))
     async def inbound(request: Request) -> Json:
         event = parse_control(model, await control_body(request))
         payload, message_id = build(event, 0)
         attempts = await send([payload], event.duplicate)
         return {"message_id": message_id, "deliveries": deliveries_json(attempts)}
 
-    @router.post("/batch")
+    @router.post("/batch", openapi_extra=json_body(Batch))
     async def batch(request: Request) -> Json:
         order = parse_control(Batch, await control_body(request))
-        built = [
-            build(parse_control(model, event), index) for index, event in enumerate(order.events)
-        ]
+        # Every event is checked before any is built: a bad one leaves no half-made batch.
+        events = [parse_control(model, event) for event in order.events]
+        built = [build(event, index) for index, event in enumerate(events)]
         by_id = {id(payload): message_id for payload, message_id in built}
         payloads = reorder([payload for payload, _ in built], order.order, order.seed)
         attempts = await send(payloads, order.duplicate)
@@ -80,6 +80,12 @@ def inbound_router(
         }
 
     return router
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI body of a control endpoint that parses its JSON itself (for /_control/docs)."""
+    schema = {"schema": model.model_json_schema(by_alias=True)}
+    return {"requestBody": {"required": True, "content": {"application/json": schema}}}
 
 
 async def control_body(request: Request) -> object:

@@ -19,7 +19,7 @@ from fakes.graph import (
     graph_control_router,
     install_graph_errors,
 )
-from fakes.inbound import InboundEvent, control_body, inbound_router, parse_control
+from fakes.inbound import InboundEvent, control_body, inbound_router, json_body, parse_control
 
 ATTACHMENT_TYPES = ("image", "audio", "video", "file", "template")
 MESSAGING_TYPES = ("RESPONSE", "UPDATE", "MESSAGE_TAG")
@@ -135,7 +135,7 @@ def create_platform_app(platform: MetaMessaging, config: MessengerConfig | None)
 
     app.include_router(inbound_router(fake, Inbound, build_inbound))
 
-    @app.post(f"{CONTROL_PREFIX}/status")
+    @app.post(f"{CONTROL_PREFIX}/status", openapi_extra=json_body(Status))
     async def emit_status(request: Request) -> Json:
         order = parse_control(Status, await control_body(request))
         if order.status == "delivered" and not platform.has_delivery:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request, Response
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from starlette.datastructures import UploadFile
 
 from fakes.common import (
@@ -29,12 +29,16 @@ from fakes.graph import (
     graph_control_router,
     install_graph_errors,
 )
-from fakes.inbound import InboundEvent, control_body, inbound_router, parse_control
+from fakes.inbound import InboundEvent, control_body, inbound_router, json_body, parse_control
 
 TEXT_LIMIT = 4096
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 # Types the fake accepts as sent without checking their content.
 OTHER_TYPES = ("template", "reaction", "location", "contacts", "interactive")
+MB = 1024 * 1024
+# Upload limits by MIME family (CHANNELS.md B1); anything else is a document.
+UPLOAD_LIMITS = {"image": 5 * MB, "video": 16 * MB, "audio": 16 * MB}
+DOCUMENT_LIMIT = 100 * MB
 WINDOW_CLOSED = (
     "Message failed to send because more than 24 hours have passed since the customer last "
     "replied to this number."
@@ -182,7 +186,7 @@ class Status(InboundEvent):
     timestamp: int | None = None
 
 
-class Window(InboundEvent):
+class Window(BaseModel):
     wa_id: str
     open: bool
 
@@ -198,6 +202,10 @@ def contact(wa_id: str, user_id: str | None = None, name: str | None = None) -> 
     if name is not None:
         item["profile"] = {"name": name}
     return item
+
+
+def upload_limit(mime: str) -> int:
+    return UPLOAD_LIMITS.get(mime.split("/", 1)[0], DOCUMENT_LIMIT)
 
 
 def new_wamid() -> str:
@@ -248,7 +256,7 @@ def create_app(config: WhatsAppConfig | None = None) -> FastAPI:
 
     app.include_router(inbound_router(fake, Inbound, build_inbound))
 
-    @app.post(f"{CONTROL_PREFIX}/status")
+    @app.post(f"{CONTROL_PREFIX}/status", openapi_extra=json_body(Status))
     async def emit_status(request: Request) -> Json:
         order = parse_control(Status, await control_body(request))
         if order.message_id not in fake.sent:
@@ -258,7 +266,7 @@ def create_app(config: WhatsAppConfig | None = None) -> FastAPI:
         attempts = await fake.deliver([payload], duplicate=order.duplicate)
         return {"deliveries": deliveries_json(attempts)}
 
-    @app.post(f"{CONTROL_PREFIX}/window")
+    @app.post(f"{CONTROL_PREFIX}/window", openapi_extra=json_body(Window))
     async def window(request: Request) -> Json:
         order = parse_control(Window, await control_body(request))
         if order.open:
@@ -304,7 +312,13 @@ def create_app(config: WhatsAppConfig | None = None) -> FastAPI:
         if params.get("messaging_product") != "whatsapp":
             raise GraphError(400, 100, details="Param messaging_product must be 'whatsapp'")
         mime = str(params.get("type") or upload.content_type or "application/octet-stream")
-        return {"id": fake.store_media(Media(await upload.read(), mime, upload.filename))}
+        content = await upload.read()
+        limit = upload_limit(mime)
+        if len(content) > limit:
+            raise GraphError(
+                400, 131053, details=f"{mime} files are limited to {limit // MB} MB by WhatsApp"
+            )
+        return {"id": fake.store_media(Media(content, mime, upload.filename))}
 
     # Before `/{version}/{media_id}`, which would match it too.
     @app.get("/_media/{media_id}", name="download")

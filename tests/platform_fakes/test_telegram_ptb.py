@@ -10,7 +10,14 @@ from datetime import timedelta
 import httpx
 import pytest
 import telegram
-from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, RetryAfter
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+)
 
 from chat4all.devcluster import free_port
 from fakes import telegram as telegram_fake
@@ -199,3 +206,17 @@ async def test_failed_webhook_deliveries_show_in_webhook_info(fake, receiver):
     assert [d["status"] for d in answer.json()["deliveries"]] == [502] * POLICY.attempts
     assert info.last_error_message
     assert info.last_error_date is not None
+
+
+async def test_uploads_over_the_bot_limit_are_refused(fake):
+    url, _ = fake
+    ten_mb = 10 * 1024 * 1024
+    async with bot(url) as client:
+        with pytest.raises(NetworkError, match="Request Entity Too Large"):
+            await client.send_photo(chat_id=42, photo=b"p" * (ten_mb + 1))
+        document = await client.send_document(
+            chat_id=42, document=b"d" * (ten_mb + 1), filename="big.bin"
+        )
+
+    assert document.document is not None
+    assert document.document.file_size == ten_mb + 1

@@ -204,3 +204,17 @@ async def test_pywa_rejects_a_webhook_signed_with_another_secret(setup: Setup) -
     assert {d["status"] for d in deliveries} == {403}
     assert deliveries[-1]["gave_up"] is True
     assert setup.messages == []
+
+
+async def test_uploads_over_the_type_limit_are_refused(setup: Setup) -> None:
+    five_mb = 5 * 1024 * 1024
+    with pytest.raises(errors.MediaUploadError) as too_big:
+        await setup.wa.upload_media(
+            media=b"i" * (five_mb + 1), mime_type="image/png", filename="a.png"
+        )
+    document = await setup.wa.upload_media(
+        media=b"d" * (five_mb + 1), mime_type="application/pdf", filename="a.pdf"
+    )
+
+    assert too_big.value.code == 131053
+    assert document.id
