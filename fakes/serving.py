@@ -21,8 +21,10 @@ FAKES: tuple[tuple[str, Callable[[], FastAPI]], ...] = (
 
 
 @asynccontextmanager
-async def serving(app: FastAPI, host: str, port: int) -> AsyncIterator[str]:
-    """Serves `app` on host:port in the running loop; yields its base URL once it listens."""
+async def serving(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    """Serves `app` on host:port in the running loop; yields its base URL once it listens.
+
+    Port 0 lets the OS pick a free one (no race with another test taking it)."""
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -31,8 +33,9 @@ async def serving(app: FastAPI, host: str, port: int) -> AsyncIterator[str]:
             task.result()
             raise RuntimeError(f"the fake on {host}:{port} stopped while starting")
         await asyncio.sleep(0.01)
+    bound = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://{host}:{port}"
+        yield f"http://{host}:{bound}"
     finally:
         server.should_exit = True
         await task
