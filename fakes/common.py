@@ -23,6 +23,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 CONTROL_PREFIX = "/_control"
@@ -194,7 +195,10 @@ async def read_params(request: Request) -> Json:
                 raise ValueError("the JSON body must be an object")
             params.update(decoded)
     elif content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-        form = await request.form()
+        try:
+            form = await request.form()
+        except HTTPException as error:  # Starlette's answer to a malformed form
+            raise ValueError(f"the form body cannot be read: {error.detail}") from error
         params.update({key: value for key, value in form.multi_items()})
     return params
 

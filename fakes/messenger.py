@@ -163,7 +163,7 @@ def create_platform_app(platform: MetaMessaging, config: MessengerConfig | None)
             body = await read_params(request)
         except ValueError as error:
             raise GraphError(
-                400, 100, details=f"The request body is not valid JSON: {error}"
+                400, 100, details=f"The request body cannot be read: {error}"
             ) from error
         recipient = body.get("recipient")
         recipient_id = recipient.get("id") if isinstance(recipient, dict) else None

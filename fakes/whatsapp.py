@@ -278,7 +278,7 @@ def create_app(config: WhatsAppConfig | None = None) -> FastAPI:
     @app.post("/{version}/{phone_number_id}/messages")
     async def send(version: str, phone_number_id: str, request: Request) -> Json:
         fake.check_token(request)
-        body = await _json_params(request)
+        body = await _params(request)
         if body.get("messaging_product") != "whatsapp":
             raise GraphError(400, 100, details="Param messaging_product must be 'whatsapp'")
         if body.get("status") == "read":
@@ -305,7 +305,7 @@ def create_app(config: WhatsAppConfig | None = None) -> FastAPI:
     @app.post("/{version}/{phone_number_id}/media")
     async def upload(version: str, phone_number_id: str, request: Request) -> Json:
         fake.check_token(request)
-        params = await read_params(request)
+        params = await _params(request)
         upload = params.get("file")
         if not isinstance(upload, UploadFile):
             raise GraphError(400, 100, details="Param file must be a file upload")
@@ -343,13 +343,11 @@ def create_app(config: WhatsAppConfig | None = None) -> FastAPI:
     return app
 
 
-async def _json_params(request: Request) -> Json:
+async def _params(request: Request) -> Json:
     try:
         return await read_params(request)
     except ValueError as error:
-        raise GraphError(
-            400, 100, details=f"The request body is not valid JSON: {error}"
-        ) from error
+        raise GraphError(400, 100, details=f"The request body cannot be read: {error}") from error
 
 
 def _check_content(fake: WhatsAppFake, body: Json) -> None:
