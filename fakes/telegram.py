@@ -5,7 +5,6 @@ or kept for getUpdates, and file downloads."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import itertools
 import json
@@ -19,7 +18,7 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Base64Bytes, BaseModel, Field, model_validator
 from starlette.datastructures import UploadFile
 
 from fakes.common import (
@@ -175,12 +174,18 @@ class TelegramFake(PlatformFake):
         return attempts
 
 
+class InboundDocument(BaseModel):
+    file_name: str | None = None
+    mime_type: str | None = None
+    content_base64: Base64Bytes = b""
+
+
 class Inbound(InboundEvent):
     chat_id: int
     text: str | None = None
     first_name: str = "Contact"
     username: str | None = None
-    document: dict[str, str] | None = None  # {"file_name", "mime_type", "content_base64"?}
+    document: InboundDocument | None = None
     caption: str | None = None
     date: int | None = None
 
@@ -218,10 +223,9 @@ def create_app(config: TelegramConfig | None = None) -> FastAPI:
         if event.text:
             message["text"] = event.text
         if event.document is not None:
-            content = base64.b64decode(event.document.get("content_base64", "")) or b"fake file"
-            stored = fake.store_file(
-                content, event.document.get("file_name"), event.document.get("mime_type")
-            )
+            document = event.document
+            content = document.content_base64 or b"fake file"
+            stored = fake.store_file(content, document.file_name, document.mime_type)
             message["document"] = stored.as_document()
             if event.caption:
                 message["caption"] = event.caption
@@ -384,7 +388,10 @@ def create_app(config: TelegramConfig | None = None) -> FastAPI:
                 params = await read_params(request)
             except ValueError as error:
                 raise TelegramError(400, f"Bad Request: {error}") from error
-            result = await handler(bot_id, params)
+            try:
+                result = await handler(bot_id, params)
+            except (TypeError, ValueError) as error:  # a parameter of the wrong type
+                raise TelegramError(400, f"Bad Request: {error}") from error
         except TelegramError as error:
             return error_response(error)
         return JSONResponse({"ok": True, "result": result})

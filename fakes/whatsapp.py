@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request, Response
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Base64Bytes, BaseModel, Field, model_validator
 from starlette.datastructures import UploadFile
 
 from fakes.common import (
@@ -166,7 +166,7 @@ class Inbound(InboundEvent):
     caption: str | None = None
     filename: str | None = None
     mime_type: str = "application/octet-stream"
-    content_base64: str | None = None
+    content_base64: Base64Bytes = b""
     id: str | None = None
     timestamp: int | None = None
     context_id: str | None = None
@@ -232,7 +232,7 @@ def create_app(config: WhatsAppConfig | None = None) -> FastAPI:
         if event.type == "text":
             message["text"] = {"body": event.text}
         else:
-            content = base64.b64decode(event.content_base64 or "") or b"fake media"
+            content = event.content_base64 or b"fake media"
             media = Media(content, event.mime_type, event.filename)
             item: Json = {
                 "mime_type": media.mime_type,

@@ -129,6 +129,7 @@ async def test_raw_error_envelope(fake):
     async with httpx.AsyncClient(base_url=url) as client:
         throttled = await client.post(f"/bot{TOKEN}/sendMessage", json={"chat_id": 1, "text": "a"})
         unknown = await client.get(f"/bot{TOKEN}/noSuchMethod")
+        bad_offset = await client.get(f"/bot{TOKEN}/getUpdates", params={"offset": "soon"})
     assert throttled.status_code == 429
     assert throttled.json() == {
         "ok": False,
@@ -137,6 +138,8 @@ async def test_raw_error_envelope(fake):
         "parameters": {"retry_after": 3},
     }
     assert unknown.status_code == 404
+    assert bad_offset.status_code == 400
+    assert bad_offset.json()["ok"] is False
     assert unknown.json() == {"ok": False, "error_code": 404, "description": "Not Found"}
 
 

@@ -4,6 +4,8 @@ bodies to its own exceptions; its webhook server verifies the handshake, checks 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -218,3 +220,35 @@ async def test_uploads_over_the_type_limit_are_refused(setup: Setup) -> None:
 
     assert too_big.value.code == 131053
     assert document.id
+
+
+async def test_inbound_media_can_be_fetched_as_from_meta(setup: Setup) -> None:
+    await setup.control.post(
+        "/_control/subscribe", json={"callback_url": HOOK, "verify_token": "verify-me"}
+    )
+    bad = await setup.control.post(
+        "/_control/inbound", json={"from": "1555", "type": "image", "content_base64": "abc"}
+    )
+    await setup.control.post(
+        "/_control/inbound",
+        json={
+            "from": "1555",
+            "type": "image",
+            "mime_type": "image/jpeg",
+            "caption": "a photo",
+            "content_base64": base64.b64encode(b"JPEG bytes").decode(),
+        },
+    )
+    [message] = setup.messages
+    assert message.image is not None
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    info = (await setup.control.get(f"/v22.0/{message.image.id}", headers=auth)).json()
+    content = await setup.control.get(info["url"], headers=auth)
+    anonymous = await setup.control.get(info["url"])
+
+    assert bad.status_code == 422
+    assert message.caption == "a photo"
+    assert info["mime_type"] == message.image.mime_type == "image/jpeg"
+    assert info["sha256"] == message.image.sha256 == hashlib.sha256(b"JPEG bytes").hexdigest()
+    assert content.content == b"JPEG bytes"
+    assert anonymous.status_code == 401
