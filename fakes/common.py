@@ -134,6 +134,9 @@ class Failure:
     message: str | None = None
     retry_after: int | None = None
     match: str | None = None
+    subcode: int | None = (
+        None  # Graph `error_subcode` (Meta dropped it in v16+; some still send it)
+    )
 
 
 class FailNext(BaseModel):
@@ -143,6 +146,7 @@ class FailNext(BaseModel):
     message: str | None = None
     retry_after: int | None = Field(None, ge=0)
     match: str | None = None
+    subcode: int | None = None
 
 
 class FailureInjector:
@@ -346,7 +350,7 @@ def build_app(fake: PlatformFake, title: str) -> FastAPI:
 
     @control.post("/fail-next")
     async def fail_next(order: FailNext) -> Json:
-        failure = Failure(order.status, order.code, order.message, order.retry_after, order.match)
+        failure = Failure(**order.model_dump(exclude={"count"}))
         fake.failures.arm(order.count, failure)
         return {"armed": order.count}
 

@@ -56,13 +56,19 @@ class GraphError(Exception):
     """A Graph API error; `graph_error_response` renders the body Meta sends."""
 
     def __init__(
-        self, status: int, code: int, message: str | None = None, details: str | None = None
+        self,
+        status: int,
+        code: int,
+        message: str | None = None,
+        details: str | None = None,
+        subcode: int | None = None,
     ) -> None:
         super().__init__(message or GRAPH_MESSAGES.get(code, f"(#{code}) Error"))
         self.status = status
         self.code = code
         self.message = str(self)
         self.details = details
+        self.subcode = subcode
 
 
 def graph_error_response(
@@ -72,6 +78,7 @@ def graph_error_response(
         "message": error.message,
         "type": "OAuthException",
         "code": error.code,
+        **({"error_subcode": error.subcode} if error.subcode is not None else {}),
         "fbtrace_id": "A" + secrets.token_urlsafe(16),
     }
     if error.details is not None:
@@ -89,7 +96,8 @@ class GraphFake(PlatformFake):
     product: str | None = None  # `messaging_product` in error_data (WhatsApp only)
 
     def failure_response(self, failure: Failure) -> Response:
-        error = GraphError(failure.status, failure.code or failure.status, failure.message)
+        code = failure.code or failure.status
+        error = GraphError(failure.status, code, failure.message, subcode=failure.subcode)
         error.details = error.message
         return graph_error_response(error, self.product, failure.retry_after)
 

@@ -252,3 +252,22 @@ async def test_inbound_media_can_be_fetched_as_from_meta(setup: Setup) -> None:
     assert info["sha256"] == message.image.sha256 == hashlib.sha256(b"JPEG bytes").hexdigest()
     assert content.content == b"JPEG bytes"
     assert anonymous.status_code == 401
+
+
+async def test_the_error_body_is_meta_s(setup: Setup) -> None:
+    await setup.control.post(
+        "/_control/fail-next",
+        json={"status": 429, "code": 130429, "subcode": 2494055, "retry_after": 30},
+    )
+    with pytest.raises(errors.RateLimitHit) as raised:
+        await setup.wa.send_message(to="16315551181", text="hi")
+
+    assert raised.value.subcode == 2494055
+    response = raised.value.raw_response
+    assert response is not None
+    assert response.headers["retry-after"] == "30"
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "code", "error_subcode", "error_data", "fbtrace_id"}
+    assert error["message"] == "(#130429) Rate limit hit"
+    assert error["type"] == "OAuthException"
+    assert error["error_data"]["messaging_product"] == "whatsapp"
