@@ -151,13 +151,15 @@ def create_platform_app(platform: MetaMessaging, config: MessengerConfig | None)
         elif platform.has_delivery:
             receipt = {"read": {"watermark": watermark}}
         else:  # Instagram's messaging_seen names the last message seen
-            seen = [s.mid for s in sent if s.timestamp <= watermark]
-            receipt = {"read": {"mid": seen[-1] if seen else order.mids and order.mids[-1]}}
+            seen = order.mids or [s.mid for s in sent if s.timestamp <= watermark]
+            if not seen:
+                raise ControlError(404, f"no message sent to {order.recipient_id} to mark seen")
+            receipt = {"read": {"mid": seen[-1]}}
         event = fake.from_contact(order.recipient_id, now, **receipt)
         attempts = await fake.deliver([fake.envelope(event, now)], duplicate=order.duplicate)
         return {"deliveries": deliveries_json(attempts)}
 
-    async def send(page_id: str, request: Request) -> Json:
+    async def send(request: Request) -> Json:
         fake.check_token(request)
         try:
             body = await read_params(request)
@@ -191,11 +193,11 @@ def create_platform_app(platform: MetaMessaging, config: MessengerConfig | None)
 
     @app.post("/{version}/me/messages")
     async def send_as_me(version: str, request: Request) -> Json:
-        return await send(fake.config.page_id, request)
+        return await send(request)
 
     @app.post("/{version}/{page_id}/messages")
     async def send_as_page(version: str, page_id: str, request: Request) -> Json:
-        return await send(page_id, request)
+        return await send(request)  # any page id: the token names the page
 
     return app
 
