@@ -262,7 +262,10 @@ def create_app(config: WhatsAppConfig | None = None) -> FastAPI:
         if order.message_id not in fake.sent:
             raise ControlError(404, f"no message {order.message_id} was sent through this fake")
         timestamp = order.timestamp or int(fake.config.clock())
-        payload = fake.status_payload(order.message_id, order.status, timestamp, order.error_code)
+        error_code = order.error_code
+        if order.status == "failed" and error_code is None:
+            error_code = 131026  # a failed status always names its error; "undeliverable"
+        payload = fake.status_payload(order.message_id, order.status, timestamp, error_code)
         attempts = await fake.deliver([payload], duplicate=order.duplicate)
         return {"deliveries": deliveries_json(attempts)}
 

@@ -271,3 +271,19 @@ async def test_the_error_body_is_meta_s(setup: Setup) -> None:
     assert error["message"] == "(#130429) Rate limit hit"
     assert error["type"] == "OAuthException"
     assert error["error_data"]["messaging_product"] == "whatsapp"
+
+
+async def test_a_failed_status_always_names_its_error(setup: Setup) -> None:
+    await setup.control.post(
+        "/_control/subscribe", json={"callback_url": HOOK, "verify_token": "verify-me"}
+    )
+    sent = await setup.wa.send_message(to="16315551181", text="hi")
+    unknown = await setup.control.post(
+        "/_control/status", json={"message_id": "wamid.never", "status": "read"}
+    )
+    await setup.control.post("/_control/status", json={"message_id": sent.id, "status": "failed"})
+
+    [status] = setup.statuses
+    assert unknown.status_code == 404
+    assert status.status.value == "failed"
+    assert isinstance(status.error, errors.MessageUndeliverable)
