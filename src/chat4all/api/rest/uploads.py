@@ -88,7 +88,7 @@ async def create(
     files = caller.platform.files
     record = await files.create_upload(caller.user_id, length, meta)
     headers = {"Location": f"/v1/uploads/{record.file_id}"}
-    if content_type == OFFSET_STREAM and length:
+    if content_type == OFFSET_STREAM and length and request.headers.get("content-length") != "0":
         # A dropped connection leaves the upload and what arrived; the client resumes with HEAD.
         with contextlib.suppress(ClientDisconnect):
             record = await files.append(caller.user_id, record.file_id, 0, _body(request))
