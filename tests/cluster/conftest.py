@@ -33,6 +33,9 @@ def cluster_env(namespace: str, database_url: str) -> dict[str, str]:
         "CHAT4ALL_PASSWORD_HASH_MEMORY_KIB": "1024",
         "CHAT4ALL_STARTUP_TIMEOUT_SECONDS": "30",
         "CHAT4ALL_MONGO_MAX_POOL_SIZE": "4",  # many processes share one FerretDB
+        # Webhook receivers are local; retries in fractions of a second.
+        "CHAT4ALL_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+        "CHAT4ALL_WEBHOOK_RETRY_SCHEDULE_SECONDS": "[0.2, 0.2, 0.2]",
     }
 
 

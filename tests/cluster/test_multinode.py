@@ -12,6 +12,7 @@ import pytest
 
 from chat4all.devcluster import DevCluster
 from tests.integration.harness import User, register
+from tests.webhook_receiver import Receiver
 
 pytestmark = [
     pytest.mark.postgres,
@@ -96,3 +97,24 @@ async def test_killing_a_delivery_worker_mid_burst_loses_nothing(
     for group in groups:  # each conversation in order, from 1, no gaps, no repeats
         seqs = [m["sequence_number"] for m in received if m["conversation_id"] == group]
         assert seqs == list(range(1, 51)), (group, seqs)
+
+
+async def test_two_webhook_workers_deliver_each_event_once(
+    cluster: DevCluster, gateways: list[httpx.AsyncClient]
+) -> None:
+    a, b = gateways
+    alice, bob = await register(a), await register(b)
+    async with Receiver(fail_first=1) as receiver:
+        r = await alice.post("/v1/webhooks", {"url": receiver.url, "events": ["message.sent"]})
+        assert r.status_code == 201, r.text
+        receiver.secrets = [r.json()["secret"]]
+        conversation = await bob.private_with(alice)
+        sent = [await bob.send(conversation, f"m{i}") for i in range(20)]
+        await receiver.until(lambda r: len(r.successes()) >= 20, timeout=60)
+    assert receiver.unverified() == []
+    successes = [s.payload["data"]["message_id"] for s in receiver.successes()]
+    assert sorted(successes) == sorted(m["message_id"] for m in sent)  # each once
+    assert all(
+        [t.status for t in receiver.received if t.msg_id == s.msg_id] == [500, 200]
+        for s in receiver.successes()
+    )

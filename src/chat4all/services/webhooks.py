@@ -38,11 +38,9 @@ class DeliveryLog:
     attempts: list[Attempt]
 
 
-async def checked_address(
-    resolver: HostResolver, url: str, *, allow_private: bool
-) -> tuple[str, list[str]]:
-    """(the URL's host, its addresses) after the SSRF check: InvalidInput when the host does
-    not resolve, or resolves to any address that is not public (unless `allow_private`)."""
+async def checked_address(resolver: HostResolver, url: str, *, allow_private: bool) -> list[str]:
+    """The addresses the URL's host resolves to, after the SSRF check: InvalidInput when it
+    resolves to none, or to any that is not public (unless `allow_private`)."""
     endpoint = parse_url(url)
     addresses = await resolver.resolve(endpoint.host, endpoint.port)
     if not allow_private:
@@ -51,11 +49,10 @@ async def checked_address(
             if kind is not None:
                 raise InvalidInput(
                     f"{endpoint.host} resolves to {address}, a {kind} address; webhooks only "
-                    "call public "
-                    "addresses (CHAT4ALL_WEBHOOK_ALLOW_PRIVATE_URLS=true allows others, for "
-                    "development)"
+                    "call public addresses (CHAT4ALL_WEBHOOK_ALLOW_PRIVATE_URLS=true allows "
+                    "others, for development)"
                 )
-    return endpoint.host, addresses
+    return addresses
 
 
 class WebhookService:

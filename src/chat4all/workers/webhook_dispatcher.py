@@ -121,7 +121,7 @@ class WebhookDispatcher:
         try:
             # Checked again at every attempt: the name may point elsewhere since registration
             # (DNS rebinding), and the request goes to the very address that was checked.
-            _, addresses = await checked_address(
+            addresses = await checked_address(
                 self._resolver, webhook.url, allow_private=self._policy.allow_private_urls
             )
             result = await self._sender.post(
