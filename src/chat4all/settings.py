@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     send_rate_per_second: float = Field(20.0, ge=0, description="0: no limit")
     send_burst: int = Field(100, ge=1)
 
+    # Real time: how long a typing indicator lasts unless renewed.
+    typing_seconds: int = Field(6, ge=1, le=60)
+
     # Embedded event log.
     bus_partitions: int = Field(4, ge=1)
     bus_retention_hours: int = Field(72, ge=1)

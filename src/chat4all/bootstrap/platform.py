@@ -21,7 +21,7 @@ from chat4all.services.auth import AuthPolicy, AuthService
 from chat4all.services.conversations import ConversationService
 from chat4all.services.interfaces import Auth, Conversations, Messages
 from chat4all.services.messages import MessagePolicy, MessageService
-from chat4all.services.stream import Send, StreamSession
+from chat4all.services.stream import TYPING_SECONDS, Send, StreamSession
 from chat4all.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class Platform:
     # What else the profile opened (hub connections, the registry), closed last by stop().
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    typing_seconds: int = TYPING_SECONDS
 
     async def start(self) -> None:
         for name, worker in self.workers.items():
@@ -90,6 +91,7 @@ class Platform:
             hub=self.hub,
             presence=self.presence,
             clock=self.clock,
+            typing_seconds=self.typing_seconds,
         )
 
     async def _supervise(self, name: str, worker: Worker) -> None:
@@ -155,6 +157,8 @@ def wire(
         "delivery": DeliveryWorker(bus, clock, hub).run,
         "status": StatusWorker(bus, clock, store, metadata, hub).run,
     }
-    return Platform(
+    platform = Platform(
         clock, metadata, store, bus, hub, presence, cache, auth, conversations, messages, workers
     )
+    platform.typing_seconds = settings.typing_seconds
+    return platform
