@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +65,11 @@ class Settings(BaseSettings):
 
     # Real time: how long a typing indicator lasts unless renewed.
     typing_seconds: int = Field(6, ge=1, le=60)
+
+    # Observability (docs/observability.md). Processes without HTTP (workers, gRPC services)
+    # serve /metrics on `metrics_port` when it is set; gateways serve it on their HTTP port.
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    log_format: Literal["json", "text"] = "json"
 
     # Embedded event log.
     bus_partitions: int = Field(4, ge=1)

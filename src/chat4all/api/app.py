@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse
 
 from chat4all import __version__
 from chat4all.api import problems, ws
+from chat4all.api.instrument import Instrumented
 from chat4all.api.limits import BodyLimit
 from chat4all.api.rest import auth, conversations, messages, ops, users
 from chat4all.api.rest.deps import document_bearer_auth
@@ -48,6 +49,7 @@ def create_app(
     )
     problems.install(app)
     app.add_middleware(BodyLimit, max_body_size=max_body_size)
+    app.add_middleware(Instrumented)  # outermost: it times everything, 413s included
     # Routers are matched in this order, one route at a time: the hottest go first.
     routers = [m.router for m in (messages, conversations, users, auth, ops)]
     for router in routers:

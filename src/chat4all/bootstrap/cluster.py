@@ -122,6 +122,7 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
         registration = await registry.register(ServiceRole.GATEWAY, instance_id(), address)
         platform.closers.append(registration.close)
     platform.workers["config-watch"] = _config_watch(registry, await registry.config())
+    platform.probes |= {"realtime": realtime.ping, "registry": registry.ping}
     platform.closers += [realtime.close, registry.close]
     return platform
 

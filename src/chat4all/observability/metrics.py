@@ -14,6 +14,8 @@ from enum import IntEnum
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram
 from prometheus_client import generate_latest as _generate_latest
 
+from chat4all.domain.messages import Message
+
 __all__ = ["CONTENT_TYPE_LATEST", "REGISTRY"]
 
 # Seconds: 1 ms to 10 s for requests; deliveries can wait for an offline recipient's ack, hence
@@ -97,6 +99,11 @@ class BreakerState(IntEnum):
     CLOSED = 0
     HALF_OPEN = 1
     OPEN = 2
+
+
+def count_accepted(message: Message) -> None:
+    for channel in message.target_channels:
+        MESSAGES_ACCEPTED.labels(channel).inc()
 
 
 def set_consumer_lag(group: str, lag: Mapping[str, int]) -> None:
