@@ -77,12 +77,12 @@ class StreamSession:
         now = self._clock.now()
         came_online = await self._presence.connected(self.user_id, self.session_id, now)
         try:
-            if came_online:
-                await self._announce(online=True, at=now)
             await self._send(
                 frame("ready", {"user_id": str(self.user_id), "session_id": self.session_id})
             )
             await self._catch_up(resume)
+            if came_online:  # after the client's own catch-up: contacts can wait, it cannot
+                await self._announce(online=True, at=now)
         except BaseException:
             await subscription.close()
             await self.close()
