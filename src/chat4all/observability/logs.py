@@ -26,8 +26,17 @@ CONTEXT_FIELDS = (
     "topic",
     "group",
 )
-# Libraries that log request arguments at DEBUG (SQL parameters could hold message text).
-QUIET_LIBRARIES = ("aiosqlite", "sqlalchemy", "asyncio", "aiokafka", "pymongo", "urllib3")
+# Libraries that log statements and their arguments (SQLAlchemy's engine does at INFO once
+# INFO is enabled for it), or chatter at INFO: warnings and errors only.
+QUIET_LIBRARIES = (
+    "aiosqlite",
+    "sqlalchemy",
+    "alembic",
+    "asyncio",
+    "aiokafka",
+    "pymongo",
+    "urllib3",
+)
 
 LogFormat = Literal["json", "text"]
 
@@ -67,7 +76,7 @@ def configure_logging(level: str, log_format: LogFormat) -> None:
     root.addHandler(handler)
     root.setLevel(level.upper())
     for name in QUIET_LIBRARIES:
-        logging.getLogger(name).setLevel(max(logging.INFO, root.level))
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     # uvicorn's loggers keep their own handlers unless told to use ours.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
