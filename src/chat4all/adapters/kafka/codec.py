@@ -2,9 +2,10 @@
 
 The record key is `event.key` (the conversation id), so the partitioner keeps one key's events in
 one partition. The attributes travel as `ce_*` headers (`ce_specversion`, `ce_id`, `ce_source`,
-`ce_type`, `ce_time`, `ce_subject`, and `ce_traceparent` when the event has one) with `content-type: application/json`; the value is the event's
-`data` as JSON. Parsing goes through `Event.from_dict`, as on the embedded log, so both buses
-give back equal events.
+`ce_type`, `ce_time`, `ce_subject`, and the distributed-tracing extension's `ce_traceparent` when
+the event has one) with `content-type: application/json`; the value is the event's `data` as JSON.
+Parsing goes through `Event.from_dict`, as on the embedded log, so both buses give back equal
+events.
 
 A record that does not parse (another producer's bytes, a missing header) becomes an event of
 type `UNDECODABLE` carrying the raw record, never an exception: one bad record must not stop a

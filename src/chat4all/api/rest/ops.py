@@ -26,8 +26,8 @@ async def readyz(platform: PlatformDep, request: Request) -> JSONResponse:
     """Every store, server and worker this process depends on answers, each within a short
     timeout; otherwise 503 problem+json whose `checks` names what is down and why."""
     checks = await platform.check()
-    down = {name: problem for name, problem in checks.items() if problem}
-    report = {name: problem or "ok" for name, problem in checks.items()}
+    down = {name: why for name, why in checks.items() if why}
+    report = {name: why or "ok" for name, why in checks.items()}
     if not down:
         return JSONResponse({"status": "ok", "checks": report})
     return problem(
