@@ -6,6 +6,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+from chat4all.domain.errors import Unavailable
 from chat4all.domain.events import Event
 from chat4all.observability import metrics
 from chat4all.ports.bus import Consumer, EventBus, Record
@@ -43,9 +44,15 @@ class ConsumerWorker(ABC):
                     await self._handle_with_retries(consumer, records)
                 if self._clock.monotonic() >= next_lag:
                     next_lag = self._clock.monotonic() + LAG_INTERVAL_SECONDS
-                    metrics.set_consumer_lag(self.group, await consumer.lag())
+                    await self._report_lag(consumer)
         finally:
             await consumer.close()
+
+    async def _report_lag(self, consumer: Consumer) -> None:
+        try:
+            metrics.set_consumer_lag(self.group, await consumer.lag())
+        except Unavailable as e:  # a metric: the bus being away is the fetch's to report
+            log.debug("%s: no consumer lag: %s", self.group, e.detail, extra={"group": self.group})
 
     async def _handle_with_retries(self, consumer: Consumer, records: list[Record]) -> None:
         for attempt in range(1, BATCH_ATTEMPTS + 1):
