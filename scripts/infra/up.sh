@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 HERE=$(dirname "$0")
 servers=("$@")
-if [ ${#servers[@]} -eq 0 ]; then servers=(postgres redis etcd kafka ferretdb minio); fi
+if [ ${#servers[@]} -eq 0 ]; then servers=(postgres redis etcd kafka ferretdb minio promtool); fi
 pids=()
 for server in "${servers[@]}"; do
     "$HERE/$server.sh" &

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import gc
 import getpass
-import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
@@ -64,7 +64,7 @@ def up(
     from chat4all.bootstrap import build_embedded
 
     settings = _settings(data_dir, host=host, port=port)
-    _configure_process(log_level)
+    _configure_process(settings, log_level, "embedded")
     application = create_app(lambda: build_embedded(settings), settings.max_request_body_bytes)
     typer.echo(
         f"Chat4All {__version__} on http://{settings.host}:{settings.port} "
@@ -73,13 +73,25 @@ def up(
     _run_http(application, settings, log_level)
 
 
-def _configure_process(log_level: str) -> None:
+def _configure_process(settings: Settings, log_level: str, service: str) -> None:
+    from chat4all.observability import tracing
+    from chat4all.observability.logs import configure_logging
+
     # A message makes many short-lived objects; with the default threshold (700) young
     # collections run thousands of times a second. Fewer, larger ones cost less in all.
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(log_level, settings.log_format)
+    provider = tracing.configure_from_environment(f"chat4all-{service}")
+    if provider is not None:
+        atexit.register(provider.shutdown)  # sends the spans still batched
+
+
+def _serve_metrics(settings: Settings) -> None:
+    """A process without HTTP (workers, gRPC services) serves /metrics on a port of its own."""
+    if settings.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr=settings.host)
 
 
 def _run_http(application: FastAPI, settings: Settings, log_level: str) -> None:
@@ -90,6 +102,7 @@ def _run_http(application: FastAPI, settings: Settings, log_level: str) -> None:
         host=settings.host,
         port=settings.port,
         log_level=log_level,
+        log_config=None,  # the process's logging (JSON lines) applies to uvicorn's loggers too
         access_log=False,
         ws_max_size=1 << 20,
     )
@@ -110,7 +123,7 @@ def serve(
     from chat4all.bootstrap.cluster import build_cluster
 
     settings = _settings(host=host, port=port)
-    _configure_process(log_level)
+    _configure_process(settings, log_level, "-".join(sorted(roles)))
     wanted: set[Role] = set(roles)
     if ServiceRole.GATEWAY not in wanted:
         _run_roles(settings, wanted)
@@ -128,13 +141,16 @@ def worker(
     log_level: LogLevel = "info",
 ) -> None:
     """Cluster profile: run workers (relay and retention are leader-elected singletons)."""
-    _configure_process(log_level)
-    _run_roles(_settings(), set(roles))
+    settings = _settings()
+    _configure_process(settings, log_level, "-".join(sorted(roles)))
+    _run_roles(settings, set(roles))
 
 
 def _run_roles(settings: Settings, roles: set[Role]) -> None:
     """Run a process without HTTP until SIGTERM or SIGINT."""
     from chat4all.bootstrap.cluster import build_cluster
+
+    _serve_metrics(settings)
 
     async def run() -> None:
         platform = await _fail_clearly(build_cluster(settings, roles))

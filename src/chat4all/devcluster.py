@@ -65,6 +65,8 @@ class DevCluster:
     replicas: int = 2
     nginx_port: int | None = 8080
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Processes without HTTP serve /metrics on a port of their own: process name -> port.
+    metrics_ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def gateway_urls(self) -> list[str]:
@@ -75,16 +77,23 @@ class DevCluster:
         self.run_command("migrate", "--cluster")
         services = [r for r in ServiceRole if r is not ServiceRole.GATEWAY]
         for i in range(1, self.replicas + 1):  # gRPC on free ports, announced in etcd
-            self.spawn(f"services-{i}", "serve", *services, env={"CHAT4ALL_GRPC_PORT": "0"})
+            name = f"services-{i}"
+            self.spawn(
+                name, "serve", *services, env={"CHAT4ALL_GRPC_PORT": "0"} | self._metrics(name)
+            )
         for i, port in enumerate(self.gateway_ports, 1):
             self.spawn(f"gateway-{i}", "serve", ServiceRole.GATEWAY, "--port", str(port))
         for role in WorkerRole:
             for i in range(1, self.replicas + 1):
-                self.spawn(f"{role}-{i}", "worker", role)
+                self.spawn(f"{role}-{i}", "worker", role, env=self._metrics(f"{role}-{i}"))
         for port in self.gateway_ports:
             wait_for_port(port, 60, self.log_tail)
         if self.nginx_port is not None:
             self.start_nginx()
+
+    def _metrics(self, name: str) -> dict[str, str]:
+        port = self.metrics_ports[name] = free_port()
+        return {"CHAT4ALL_METRICS_PORT": str(port)}
 
     def spawn(
         self, name: str, *args: str, env: dict[str, str] | None = None

@@ -7,7 +7,7 @@ import hmac
 import secrets
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
     webhook_max_concurrency_per_endpoint: int = Field(4, ge=1)
     webhook_secret_overlap_hours: float = Field(24.0, ge=0, le=168)
+    # Real time: how long a typing indicator lasts unless renewed.
+    typing_seconds: int = Field(6, ge=1, le=60)
+
+    # Observability (docs/observability.md). Processes without HTTP (workers, gRPC services)
+    # serve /metrics on `metrics_port` when it is set; gateways serve it on their HTTP port.
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    log_format: Literal["json", "text"] = "json"
 
     # Embedded event log.
     bus_partitions: int = Field(4, ge=1)

@@ -99,6 +99,45 @@ async def test_killing_a_delivery_worker_mid_burst_loses_nothing(
         assert seqs == list(range(1, 51)), (group, seqs)
 
 
+async def test_every_process_serves_metrics_and_presence_crosses_gateways(
+    cluster: DevCluster, gateways: list[httpx.AsyncClient]
+) -> None:
+    a, b = gateways
+    alice, bob = await register(a), await register(b)
+    conversation = await alice.private_with(bob)
+    async with alice.stream(cluster.gateway_urls[0]) as contact:
+        async with bob.stream(cluster.gateway_urls[1]) as stream:
+            online = await contact.next_of("presence", timeout=20)
+            assert online["data"] | {"last_seen": None} == {
+                "user_id": bob.user_id,
+                "online": True,
+                "last_seen": None,
+            }
+            await alice.send(conversation, "measured")
+            await stream.messages(1, timeout=30)
+        offline = await contact.next_of("presence", timeout=20)
+        assert offline["data"]["user_id"] == bob.user_id and offline["data"]["online"] is False
+
+    scraped = (await a.get("/metrics")).text
+    assert 'route="/v1/conversations/{conversation_id}/messages"' in scraped
+    async with httpx.AsyncClient(timeout=10) as http:
+        for name, port in cluster.metrics_ports.items():
+            group = name.rsplit("-", 1)[0]
+            deadline = asyncio.get_running_loop().time() + 30
+            while True:
+                body = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+                # Consumers report their lag; the others still serve the process metrics.
+                wanted = (
+                    f'chat4all_bus_consumer_lag{{group="{group}"'
+                    if group in ("router", "delivery", "status")
+                    else "process_cpu_seconds_total"
+                )
+                if wanted in body:
+                    break
+                assert asyncio.get_running_loop().time() < deadline, (name, wanted)
+                await asyncio.sleep(0.5)
+
+
 async def test_two_webhook_workers_deliver_each_event_once(
     cluster: DevCluster, gateways: list[httpx.AsyncClient]
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import ClassVar
 from uuid import uuid4
@@ -78,6 +79,28 @@ class EventBusContract:
         assert len({r.partition for r in records}) == 1  # one key, one partition
         assert [r.offset for r in records] == sorted(r.offset for r in records)
         assert records[0].event.time.tzinfo is not None
+        await consumer.close()
+
+    async def test_trace_context_travels_with_the_event(self, bus: EventBus) -> None:
+        topic = unique("test.traceparent")
+        traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        await bus.publish([replace(event(topic, "k", 0), traceparent=traceparent)])
+        await bus.publish([replace(event(topic, "k", 1), traceparent=None)])
+        consumer = bus.consumer(unique("group"), [topic])
+        records = await fetch_n(consumer, 2)
+        assert [r.event.traceparent for r in records] == [traceparent, None]
+        await consumer.close()
+
+    async def test_lag_counts_what_the_group_has_not_committed(self, bus: EventBus) -> None:
+        topic, group = unique("test.lag"), unique("group")
+        await bus.publish([event(topic, "one-key", i) for i in range(5)])
+        consumer = bus.consumer(group, [topic])
+        records = await fetch_n(consumer, 5)
+        assert (await consumer.lag()).get(topic) == 5
+        await consumer.commit(records[:3])
+        assert await consumer.lag() == {topic: 2}
+        await consumer.commit(records)
+        assert await consumer.lag() == {topic: 0}
         await consumer.close()
 
     async def test_order_is_kept_per_key(self, bus: EventBus) -> None:

@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from chat4all.domain.errors import IdempotencyConflict
-from chat4all.domain.events import Event, message_sent
+from chat4all.domain.events import Event, message_sent, set_trace_context_provider
 from chat4all.domain.messages import (
     INTERNAL_CHANNEL,
     Message,
@@ -353,6 +353,18 @@ class MessageStoreContract:
 
     # --- outbox -------------------------------------------------------------------------------
 
+    async def test_the_sends_trace_context_reaches_the_outbox(self, store: MessageStore) -> None:
+        traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        set_trace_context_provider(lambda: traceparent)
+        try:
+            [message] = await self.send(store, uuid4(), uuid4(), 1)
+        finally:
+            set_trace_context_provider(None)
+        [untraced] = await self.send(store, uuid4(), uuid4(), 1)
+        events = {e.event.id: e.event for e in await store.outbox_batch(100)}
+        assert events[f"sent:{message.message_id}"].traceparent == traceparent
+        assert events[f"sent:{untraced.message_id}"].traceparent is None
+
     async def test_outbox_keeps_order_and_forgets_what_is_done(self, store: MessageStore) -> None:
         conversation, alice = uuid4(), uuid4()
         messages = await self.send(store, conversation, alice, 3)
@@ -367,7 +379,7 @@ class MessageStoreContract:
         ]
         await store.enqueue(extra)
         entries = await store.outbox_batch(100)
-        assert [e.event for e in entries] == [message_sent(m) for m in messages] + extra
+        assert [e.event for e in entries] == [message_sent(m, None) for m in messages] + extra
         ids = [e.entry_id for e in entries]
         assert ids == sorted(ids) and len(set(ids)) == 5
         assert [e.entry_id for e in await store.outbox_batch(2)] == ids[:2]

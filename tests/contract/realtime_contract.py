@@ -87,6 +87,24 @@ class PresenceContract:
         assert states[2].last_seen == T0 + timedelta(seconds=5)
         assert await presence.states([]) == []
 
+    async def test_only_the_first_connect_and_the_last_disconnect_change_presence(
+        self, presence: PresenceStore
+    ):
+        user = uuid4()
+        assert await presence.connected(user, "phone", T0) is True
+        assert await presence.connected(user, "laptop", T0) is False
+        assert await presence.disconnected(user, "phone", T0 + timedelta(seconds=1)) is False
+        assert await presence.disconnected(user, "phone", T0 + timedelta(seconds=1)) is False
+        assert await presence.disconnected(user, "laptop", T0 + timedelta(seconds=2)) is True
+        assert await presence.disconnected(user, "laptop", T0 + timedelta(seconds=2)) is False
+        assert await presence.connected(user, "phone", T0 + timedelta(seconds=3)) is True
+
+    async def test_closed_sessions_are_not_swept_again(self, presence: PresenceStore):
+        user = uuid4()
+        await presence.connected(user, "s", T0)
+        await presence.disconnected(user, "s", T0 + timedelta(seconds=1))
+        assert user not in [s.user_id for s in await presence.sweep_expired()]
+
     async def test_unknown_user_is_offline_never_seen(self, presence: PresenceStore):
         user = uuid4()
         [state] = await presence.states([user])

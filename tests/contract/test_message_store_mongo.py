@@ -155,7 +155,7 @@ async def test_the_sent_event_is_what_was_sent(database: tuple[str, str]) -> Non
         )
         assert await store.apply_status([change]) != []
         [entry] = await store.outbox_batch(10)
-        assert entry.event == message_sent(message)
+        assert entry.event == message_sent(message, None)
     finally:
         await store.close()
 

@@ -26,7 +26,7 @@ from chat4all.adapters.redis import (
 )
 from chat4all.devcluster import free_port
 from chat4all.domain.errors import Unavailable
-from chat4all.ports.realtime import SubscriptionLost
+from chat4all.ports.realtime import PresenceState, SubscriptionLost
 from tests.contract.realtime_contract import (
     KeyValueCacheContract,
     PresenceContract,
@@ -288,6 +288,26 @@ async def test_a_crashed_gateways_sessions_expire(
     [state] = await other.states([user])
     assert not state.online and state.last_seen == since
     assert 0 < await client.pttl(keys.sessions(user)) <= TTL * 1000  # Redis drops it in time
+
+
+async def test_a_crashed_gateways_users_are_swept_offline_once(
+    client: Redis, keys: Keys, clock: FakeClock
+) -> None:
+    crashed = RedisPresence(client, keys, clock, session_ttl_seconds=TTL)
+    survivors = [RedisPresence(client, keys, clock, session_ttl_seconds=TTL) for _ in range(2)]
+    gone, kept, since = uuid4(), uuid4(), clock.now()
+    assert await crashed.connected(gone, "s1", since)
+    await crashed.connected(kept, "s2", since)
+    await survivors[0].connected(kept, "s3", since)
+    assert [await s.sweep_expired() for s in survivors] == [[], []]  # nothing expired yet
+    clock.advance(TTL + 1)
+    await survivors[0].heartbeat()  # keeps `kept` online through its other session
+    swept = [await s.sweep_expired() for s in survivors]
+    assert sorted(swept, key=len) == [[], [PresenceState(gone, False, since)]]
+    [state] = await survivors[1].states([kept])
+    assert state.online
+    # Back on another gateway: online again, announced again.
+    assert await survivors[1].connected(gone, "s4", clock.now())
 
 
 async def test_heartbeats_keep_sessions_online_and_prune_dead_ones(

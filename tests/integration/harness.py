@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
 from chat4all.api.app import create_app
-from chat4all.bootstrap import build_embedded
+from chat4all.bootstrap import Platform, build_embedded
 from chat4all.settings import Settings
 
 
@@ -34,8 +34,18 @@ def settings_for_tests(data_dir: Path, **overrides: Any) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def running_server(settings: Settings) -> AsyncIterator[str]:
-    app = create_app(lambda: build_embedded(settings), settings.max_request_body_bytes)
+async def running_server(
+    settings: Settings, adjust: Callable[[Platform], Awaitable[None]] | None = None
+) -> AsyncIterator[str]:
+    """The server's URL; `adjust` may change the platform before it starts."""
+
+    async def build() -> Platform:
+        platform = await build_embedded(settings)
+        if adjust is not None:
+            await adjust(platform)
+        return platform
+
+    app = create_app(build, settings.max_request_body_bytes)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     )

@@ -277,6 +277,23 @@ async def test_presence(side):
         await s.presence.states([uuid4() for _ in range(101)])
 
 
+async def test_contacts_hear_a_user_come_online_and_leave_on_the_event_stream(side):
+    s = side.services
+    alice, bob = await signed_up(s, "alice"), await signed_up(s, "bob")
+    await private(s, alice, bob)
+    alices = await s.events.subscribe(alice)
+    try:
+        bobs = await s.events.subscribe(bob)
+        online = await next_of(alices, "presence")
+        assert (online["data"]["user_id"], online["data"]["online"]) == (str(bob), True)
+        await bobs.close()
+        offline = await next_of(alices, "presence")
+        assert (offline["data"]["user_id"], offline["data"]["online"]) == (str(bob), False)
+        assert offline["data"]["last_seen"] is not None
+    finally:
+        await alices.close()
+
+
 async def test_a_message_sent_reaches_the_other_users_stream_and_acks_reach_the_sender(side):
     s = side.services
     alice, bob = await signed_up(s, "alice"), await signed_up(s, "bob")
@@ -307,6 +324,7 @@ async def test_a_message_sent_reaches_the_other_users_stream_and_acks_reach_the_
         assert typing["data"] == {
             "conversation_id": str(cid),
             "user_id": str(alice),
+            "state": "started",
             "expires_in": 6,
         }
     finally:

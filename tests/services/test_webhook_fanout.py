@@ -138,7 +138,7 @@ async def test_each_member_gets_what_concerns_them(stores: Stores) -> None:
         )
     )
     read = read_up_to(cid, carol.user_id, 0, 1, T0)
-    sent = message_sent(message)
+    sent = message_sent(message, None)
     # `sent` twice: the bus delivers at least once.
     await fan_out(
         stores, [created, sent, sent, delivered, read], list(hooks.values()), expected=3 + 3 + 2 + 2

@@ -89,3 +89,25 @@ GRPC_EDGES = ("api/grpc", "adapters/grpc", "v1")
 def test_only_the_grpc_edges_import_grpc_and_the_generated_code(path):
     for name in imports_of(path):
         assert not name.startswith(("grpc", "chat4all.v1", "google.protobuf")), name
+
+
+OBSERVABILITY = ("prometheus_client", "opentelemetry", "chat4all.observability")
+
+
+@pytest.mark.parametrize(
+    "path",
+    modules("domain") + modules("ports") + modules("services"),
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_the_core_never_imports_metrics_or_tracing(path):
+    # The edges (api/, workers/, adapters/) measure; the core reaches them through hooks.
+    for name in imports_of(path):
+        assert not name.startswith(OBSERVABILITY), name
+
+
+@pytest.mark.parametrize("path", modules("observability"), ids=lambda p: p.name)
+def test_observability_depends_only_on_the_domain(path):
+    for name in imports_of(path):
+        assert not name.startswith(
+            ("chat4all.services", "chat4all.adapters", "chat4all.api", "chat4all.workers")
+        ), name

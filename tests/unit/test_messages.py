@@ -93,7 +93,7 @@ def test_file_payload_needs_a_file_id():
 
 def test_event_round_trip_keeps_conversation_key():
     m = new_message().stored(1, T0, None)
-    event = message_sent(m)
+    event = message_sent(m, None)
     assert event.key == str(m.conversation_id)
     assert Event.from_dict(event.to_dict()) == event
     assert Message.from_document(event.data) == m

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse
 
 from chat4all import __version__
 from chat4all.api import problems, ws
+from chat4all.api.instrument import Instrumented
 from chat4all.api.limits import BodyLimit
 from chat4all.api.rest import (
     auth,
@@ -60,6 +61,7 @@ def create_app(
     # tus chunks stream to storage: their size is bounded by the upload's length instead.
     app.add_middleware(BodyLimit, max_body_size=max_body_size, unlimited_prefix=UPLOADS_PATH)
     app.add_middleware(TusHeaders)
+    app.add_middleware(Instrumented)  # outermost: it times everything, 413s included
     # Routers are matched in this order, one route at a time: the hottest go first.
     routers = [
         m.router for m in (messages, conversations, users, auth, uploads, files, webhooks, ops)

@@ -16,6 +16,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from chat4all.bootstrap import Platform
 from chat4all.domain.errors import Chat4AllError, Unauthenticated, Unavailable
+from chat4all.observability import metrics
 from chat4all.ports.realtime import Subscription, SubscriptionLost
 from chat4all.services.frames import frame
 from chat4all.services.interfaces import Principal
@@ -51,9 +52,14 @@ async def stream(websocket: WebSocket) -> None:
         await websocket.send_text(raw.decode())
 
     session = platform.stream_session(principal.user_id, send)
+    open_streams = metrics.STREAM_CONNECTIONS.labels("websocket")
+    open_streams.inc()  # from before `ready` is sent, so a client that saw it is counted
     try:
         subscription = await session.open()
-    except Unavailable as e:  # open() has undone what it had done
+    except BaseException as e:  # open() has undone what it had done
+        open_streams.dec()
+        if not isinstance(e, Unavailable):
+            raise
         with contextlib.suppress(Exception):
             await websocket.close(CLOSE_TRY_AGAIN_LATER, e.detail[:120])
         return
@@ -62,6 +68,7 @@ async def stream(websocket: WebSocket) -> None:
     try:
         await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        open_streams.dec()
         for task in (pump, reader):
             task.cancel()
         await asyncio.gather(pump, reader, return_exceptions=True)

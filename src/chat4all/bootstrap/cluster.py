@@ -133,10 +133,12 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
         platform.workers["grpc"] = _grpc_server(platform, registry, served, tokens, settings)
     if ServiceRole.GATEWAY in roles:
         await _use_remote_services(platform, registry, tokens, timeout)
+        platform.workers["presence-sweep"] = _presence_sweep(platform, clock)
         address = f"http://{settings.advertise_host}:{settings.port}"
         registration = await registry.register(ServiceRole.GATEWAY, instance_id(), address)
         platform.closers.append(registration.close)
     platform.workers["config-watch"] = _config_watch(registry, await registry.config())
+    platform.probes |= {"realtime": realtime.ping, "registry": registry.ping}
     platform.closers += [realtime.close, registry.close]
     return platform
 
@@ -280,6 +282,17 @@ def _singleton(registry: Registry, clock: Clock, name: str, worker: Worker) -> W
         await run_as_leader(registry, name, worker, clock=clock, candidate=instance_id())
 
     return run
+
+
+def _presence_sweep(platform: Platform, clock: Clock) -> Worker:
+    """Every gateway sweeps: the store gives each expired user to one of them."""
+    from chat4all.adapters.redis.presence import SESSION_TTL_SECONDS
+    from chat4all.services.presence import PresenceSweeper
+
+    sweeper = PresenceSweeper(
+        platform.presence, platform.hub, platform.conversations, clock, SESSION_TTL_SECONDS / 3
+    )
+    return sweeper.run
 
 
 def _retention_sweep(platform: Platform, clock: Clock) -> Worker:

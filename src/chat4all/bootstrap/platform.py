@@ -11,6 +11,7 @@ from uuid import UUID
 
 from chat4all.domain.errors import Chat4AllError
 from chat4all.domain.ratelimit import Rule
+from chat4all.observability import metrics
 from chat4all.ports.blobs import BlobStore
 from chat4all.ports.bus import EventBus
 from chat4all.ports.clock import Clock
@@ -25,13 +26,15 @@ from chat4all.services.conversations import ConversationService
 from chat4all.services.files import FilePolicy, FileService
 from chat4all.services.interfaces import Auth, Conversations, Messages
 from chat4all.services.messages import MessagePolicy, MessageService
-from chat4all.services.stream import Send, StreamSession
+from chat4all.services.stream import TYPING_SECONDS, Send, StreamSession
 from chat4all.services.webhooks import WebhookPolicy, WebhookService
 from chat4all.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Worker = Callable[[], Awaitable[None]]
+Probe = Callable[[], Awaitable[None]]
+CHECK_TIMEOUT_SECONDS = 2.0  # a dependency slower than this to answer counts as down
 
 
 @dataclass
@@ -54,6 +57,9 @@ class Platform:
     # What else the profile opened (hub connections, the registry), closed last by stop().
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    typing_seconds: int = TYPING_SECONDS
+    # Dependencies beyond the three stores that the profile adds to `check` (Redis, etcd).
+    probes: dict[str, Probe] = field(default_factory=dict)
 
     async def start(self) -> None:
         for name, worker in self.workers.items():
@@ -71,19 +77,16 @@ class Platform:
             await close()
 
     async def check(self) -> dict[str, str | None]:
-        """Each dependency's problem, or None when it answers."""
-        results: dict[str, str | None] = {}
-        for name, ping in (
-            ("metadata", self.metadata.ping),
-            ("messages", self.store.ping),
-            ("bus", self.bus.ping),
-            ("files", self.files.ping),
-        ):
-            try:
-                await ping()
-                results[name] = None
-            except Chat4AllError as e:
-                results[name] = e.detail
+        """Each dependency's problem, or None when it answers (all asked at once, each given
+        CHECK_TIMEOUT_SECONDS)."""
+        probes = {
+            "metadata": self.metadata.ping,
+            "messages": self.store.ping,
+            "bus": self.bus.ping,
+            "files": self.files.ping,
+        } | self.probes
+        answers = await asyncio.gather(*(_probe(ping) for ping in probes.values()))
+        results: dict[str, str | None] = dict(zip(probes, answers, strict=True))
         for name, task in self._tasks.items():
             results[f"worker:{name}"] = "stopped" if task.done() else None
         return results
@@ -98,6 +101,7 @@ class Platform:
             hub=self.hub,
             presence=self.presence,
             clock=self.clock,
+            typing_seconds=self.typing_seconds,
         )
 
     async def _supervise(self, name: str, worker: Worker) -> None:
@@ -112,6 +116,17 @@ class Platform:
                 log.exception("worker %s failed; restarting in %.1fs", name, delay)
                 await self.clock.sleep(delay)
                 delay = min(delay * 2, 10.0)
+
+
+async def _probe(ping: Probe) -> str | None:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+            await ping()
+    except Chat4AllError as e:
+        return e.detail
+    except TimeoutError:
+        return f"no answer within {CHECK_TIMEOUT_SECONDS:g} s"
+    return None
 
 
 def auth_policy(settings: Settings) -> AuthPolicy:
@@ -179,6 +194,7 @@ def wire(
         MessagePolicy(settings.max_text_length, ttl, send_rate),
         limiter,
         files,
+        on_accepted=metrics.count_accepted,
     )
     workers: dict[str, Worker] = {
         "relay": OutboxRelay(store, bus).run,
@@ -205,6 +221,7 @@ def wire(
         workers=workers,
     )
     platform.closers += [file_store.close, blobs.close, close_webhooks]
+    platform.typing_seconds = settings.typing_seconds
     return platform
 
 

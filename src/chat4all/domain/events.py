@@ -6,6 +6,7 @@ order on every bus.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -22,6 +23,22 @@ SOURCE = "chat4all"
 UNDECODABLE = "chat4all.undecodable"
 
 
+# Where a new event learns the trace it belongs to: a function giving the current W3C
+# `traceparent`, installed by the composition root when tracing is on (the domain knows no
+# tracing library). Off, events carry none.
+_trace_context: Callable[[], str | None] | None = None
+
+
+def set_trace_context_provider(provider: Callable[[], str | None] | None) -> None:
+    global _trace_context
+    _trace_context = provider
+
+
+def current_trace_context() -> str | None:
+    """The `traceparent` of the span running now, if tracing is on and a span is."""
+    return _trace_context() if _trace_context is not None else None
+
+
 class Topic(StrEnum):
     MESSAGE_SENT = "message.sent"
     MESSAGE_DELIVERED = "message.delivered"
@@ -35,7 +52,9 @@ class Topic(StrEnum):
 
 @dataclass(frozen=True)
 class Event:
-    """One event: CloudEvents 1.0 attributes (`id`, `type`, `source`, `time`, `subject`) + data."""
+    """One event: CloudEvents 1.0 attributes (`id`, `type`, `source`, `time`, `subject`) + data,
+    and the distributed-tracing extension's `traceparent`: the span that made the event, so that
+    the workers' spans join its trace."""
 
     type: str
     key: str
@@ -43,9 +62,10 @@ class Event:
     time: datetime
     id: str = field(default_factory=lambda: str(uuid4()))
     source: str = SOURCE
+    traceparent: str | None = field(default_factory=current_trace_context, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "id": self.id,
             "type": self.type,
             "source": self.source,
@@ -53,6 +73,9 @@ class Event:
             "time": self.time.isoformat(),
             "data": self.data,
         }
+        if self.traceparent is not None:
+            out["traceparent"] = self.traceparent
+        return out
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Event:
@@ -63,16 +86,19 @@ class Event:
             key=raw["subject"],
             time=datetime.fromisoformat(raw["time"]),
             data=raw["data"],
+            traceparent=raw.get("traceparent"),
         )
 
 
-def message_sent(message: Message) -> Event:
+def message_sent(message: Message, traceparent: str | None) -> Event:
+    """`traceparent`: the trace of the send (stores build this event away from the request)."""
     return Event(
         type=Topic.MESSAGE_SENT,
         key=str(message.conversation_id),
         data=message.to_document(),
         time=message.created_at,
         id=f"sent:{message.message_id}",  # stable: a re-published outbox row keeps its id
+        traceparent=traceparent,
     )
 
 

@@ -30,6 +30,11 @@ class Consumer(Protocol):
         """Durably mark `records` (and everything before them in their partitions) as done."""
         ...
 
+    async def lag(self) -> dict[str, int]:
+        """Per topic, the events after the group's committed offsets, in the partitions this
+        member reads (on Kafka, those assigned to it; none before its first fetch)."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -41,11 +41,24 @@ class PresenceState:
 
 
 class PresenceStore(Protocol):
-    async def connected(self, user_id: UUID, session_id: str, at: datetime) -> None: ...
+    """Sessions per user. A user is online while one of their sessions is live; the store
+    tells which call moved a user between online and offline, so that exactly one caller
+    (across every gateway) announces each change."""
 
-    async def disconnected(self, user_id: UUID, session_id: str, at: datetime) -> None: ...
+    async def connected(self, user_id: UUID, session_id: str, at: datetime) -> bool:
+        """Record a new session; True when the user was offline before it (came online)."""
+        ...
+
+    async def disconnected(self, user_id: UUID, session_id: str, at: datetime) -> bool:
+        """End a session; True when it was the user's last live one (went offline)."""
+        ...
 
     async def states(self, user_ids: Sequence[UUID]) -> list[PresenceState]: ...
+
+    async def sweep_expired(self) -> list[PresenceState]:
+        """Users whose every session expired without a goodbye (their gateway died), now
+        offline. Each such user is returned once, to one caller among all processes."""
+        ...
 
 
 class KeyValueCache(Protocol):

@@ -19,7 +19,7 @@ import orjson
 from chat4all.domain.errors import LimitExceeded
 from chat4all.ports.realtime import RealtimeHub, SubscriptionLost
 from chat4all.services.interfaces import Conversations, Frame, Messages
-from chat4all.services.stream import Send, StreamSession, publish_typing
+from chat4all.services.stream import TYPING_SECONDS, Send, StreamSession, publish_typing
 
 BUFFER = 256  # frames between the session and a slow consumer
 
@@ -103,8 +103,10 @@ class EventService:
         conversations: Conversations,
         hub: RealtimeHub,
         buffer: int = BUFFER,
+        typing_seconds: int = TYPING_SECONDS,
     ) -> None:
         self._sessions = sessions
+        self._typing_seconds = typing_seconds
         self._messages = messages
         self._conversations = conversations
         self._hub = hub
@@ -129,4 +131,6 @@ class EventService:
         )
 
     async def typing(self, user_id: UUID, conversation_id: UUID) -> None:
-        await publish_typing(self._hub, self._conversations, user_id, conversation_id)
+        await publish_typing(
+            self._hub, self._conversations, user_id, conversation_id, self._typing_seconds
+        )

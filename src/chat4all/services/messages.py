@@ -3,6 +3,7 @@ outbox); everything after it happens on the bus."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Protocol
@@ -50,8 +51,11 @@ class MessageService:
         policy: MessagePolicy,
         limiter: RateLimiter | None = None,
         files: FileReferences | None = None,
+        on_accepted: Callable[[Message], None] | None = None,
     ) -> None:
+        """`on_accepted`: told of each message stored for the first time (metrics)."""
         self._store = store
+        self._on_accepted = on_accepted
         self._conversations = conversations
         self._clock = clock
         self._policy = policy
@@ -89,7 +93,10 @@ class MessageService:
             reply_to_message_id=reply_to_message_id,
             metadata=metadata or {},
         )
-        return await self._store.append(new, self._clock.now(), self._policy.ttl)
+        appended = await self._store.append(new, self._clock.now(), self._policy.ttl)
+        if appended.created and self._on_accepted is not None:
+            self._on_accepted(appended.message)
+        return appended
 
     async def _with_file(self, sender: UUID, conversation_id: UUID, payload: Payload) -> Payload:
         """The payload with the file's reference (name, type, size, checksum) filled in."""

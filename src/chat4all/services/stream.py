@@ -8,8 +8,11 @@ client never sees a gap; one at or below the cursor is a duplicate and is droppe
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
@@ -22,9 +25,13 @@ from chat4all.ports.messages import MessageStore
 from chat4all.ports.realtime import PresenceStore, RealtimeHub, Subscription
 from chat4all.services.frames import frame, message_new, message_view
 from chat4all.services.interfaces import Conversations, Messages
+from chat4all.services.presence import announce
+
+log = logging.getLogger(__name__)
 
 PAGE = 100
 TYPING_SECONDS = 6
+TYPING_STATES = ("started", "stopped")
 _RECENT = 1024  # messages remembered for acks, per session; older acks read the store
 
 Send = Callable[[bytes], Awaitable[None]]
@@ -42,6 +49,7 @@ class StreamSession:
         hub: RealtimeHub,
         presence: PresenceStore,
         clock: Clock,
+        typing_seconds: int = TYPING_SECONDS,
     ) -> None:
         self.user_id = user_id
         self.session_id = uuid4().hex
@@ -57,18 +65,24 @@ class StreamSession:
         # tuples of strings are not tracked by the garbage collector, UUID objects would be.
         self._recent: OrderedDict[str, tuple[str, int, str]] = OrderedDict()
         self._lock = asyncio.Lock()
+        self._typing_seconds = typing_seconds
+        # conversation -> the task that says "stopped" when this user's typing runs out
+        self._typing: dict[UUID, asyncio.Task[None]] = {}
 
     async def open(self, after: Mapping[UUID, int] | None = None) -> Subscription:
         """Subscribe, announce, and send everything not yet delivered to this user (for the
         conversations in `after`, everything past the sequence number given)."""
         resume = await self._positions(after or {})
         subscription = await self._hub.subscribe(self.user_id)
-        await self._presence.connected(self.user_id, self.session_id, self._clock.now())
+        now = self._clock.now()
+        came_online = await self._presence.connected(self.user_id, self.session_id, now)
         try:
             await self._send(
                 frame("ready", {"user_id": str(self.user_id), "session_id": self.session_id})
             )
             await self._catch_up(resume)
+            if came_online:  # after the client's own catch-up: contacts can wait, it cannot
+                await self._announce(online=True, at=now)
         except BaseException:
             await subscription.close()
             await self.close()
@@ -76,7 +90,18 @@ class StreamSession:
         return subscription
 
     async def close(self) -> None:
-        await self._presence.disconnected(self.user_id, self.session_id, self._clock.now())
+        for cid in tuple(self._typing):
+            with contextlib.suppress(Chat4AllError):
+                await self._stop_typing(cid)
+        now = self._clock.now()
+        if await self._presence.disconnected(self.user_id, self.session_id, now):
+            await self._announce(online=False, at=now)
+
+    async def _announce(self, online: bool, at: datetime) -> None:
+        try:
+            await announce(self._hub, self._conversations, self.user_id, online, at)
+        except Chat4AllError as e:  # presence is kept; only this push to the contacts is lost
+            log.warning("presence of %s not announced: %s", self.user_id, e.detail)
 
     async def on_published(self, raw: bytes) -> None:
         """A frame from the hub: live messages go through the cursor check, others pass."""
@@ -133,8 +158,34 @@ class StreamSession:
         )
 
     async def _on_typing(self, data: dict[str, Any]) -> None:
+        """`state: "started"` (the default) again at least every `expires_in` seconds while
+        the user types; "stopped" when they stop. Typing that is not renewed stops by itself."""
         cid = _uuid(data, "conversation_id")
-        await publish_typing(self._hub, self._conversations, self.user_id, cid)
+        state = data.get("state", "started")
+        if state not in TYPING_STATES:
+            raise InvalidInput(f"typing `state` must be one of {list(TYPING_STATES)}")
+        if state == "stopped":
+            await self._stop_typing(cid)
+            return
+        await publish_typing(
+            self._hub, self._conversations, self.user_id, cid, self._typing_seconds
+        )
+        previous = self._typing.pop(cid, None)
+        if previous is not None:
+            previous.cancel()
+        self._typing[cid] = asyncio.create_task(self._typing_runs_out(cid))
+
+    async def _typing_runs_out(self, cid: UUID) -> None:
+        await self._clock.sleep(self._typing_seconds)
+        self._typing.pop(cid, None)
+        with contextlib.suppress(Chat4AllError):  # the others' clients expire it themselves
+            await publish_typing(self._hub, self._conversations, self.user_id, cid, 0)
+
+    async def _stop_typing(self, cid: UUID) -> None:
+        task = self._typing.pop(cid, None)
+        if task is not None:
+            task.cancel()
+        await publish_typing(self._hub, self._conversations, self.user_id, cid, 0)
 
     async def _on_resume(self, data: dict[str, Any]) -> None:
         after = data.get("after")
@@ -224,13 +275,23 @@ class StreamSession:
 
 
 async def publish_typing(
-    hub: RealtimeHub, conversations: Conversations, user_id: UUID, conversation_id: UUID
+    hub: RealtimeHub,
+    conversations: Conversations,
+    user_id: UUID,
+    conversation_id: UUID,
+    expires_in: int = TYPING_SECONDS,
 ) -> None:
-    """Tell the conversation's other members that `user_id` is typing."""
+    """Tell the conversation's other members that `user_id` is typing (for `expires_in`
+    seconds unless renewed), or stopped typing (`expires_in` 0)."""
     members = await conversations.member_ids(conversation_id, user_id)
     others = [m for m in members if m != user_id]
-    typing = {"conversation_id": str(conversation_id), "user_id": str(user_id)}
-    await hub.publish(others, frame("typing", typing | {"expires_in": TYPING_SECONDS}))
+    typing = {
+        "conversation_id": str(conversation_id),
+        "user_id": str(user_id),
+        "state": "started" if expires_in else "stopped",
+        "expires_in": expires_in,
+    }
+    await hub.publish(others, frame("typing", typing))
 
 
 def _uuid(data: dict[str, Any], field: str) -> UUID:

@@ -6,7 +6,9 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+from chat4all.domain.errors import Unavailable
 from chat4all.domain.events import Event
+from chat4all.observability import metrics
 from chat4all.ports.bus import Consumer, EventBus, Record
 from chat4all.ports.clock import Clock
 
@@ -14,6 +16,7 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 BATCH_ATTEMPTS = 3
+LAG_INTERVAL_SECONDS = 5.0  # how often the consumer lag gauge is refreshed (a bus query)
 
 
 class ConsumerWorker(ABC):
@@ -33,13 +36,23 @@ class ConsumerWorker(ABC):
 
     async def run(self) -> None:
         consumer = self._bus.consumer(self.group, self.topics)
+        next_lag = self._clock.monotonic()
         try:
             while True:
                 records = await consumer.fetch(BATCH_SIZE, timeout=1.0)
                 if records:
                     await self._handle_with_retries(consumer, records)
+                if self._clock.monotonic() >= next_lag:
+                    next_lag = self._clock.monotonic() + LAG_INTERVAL_SECONDS
+                    await self._report_lag(consumer)
         finally:
             await consumer.close()
+
+    async def _report_lag(self, consumer: Consumer) -> None:
+        try:
+            metrics.set_consumer_lag(self.group, await consumer.lag())
+        except Unavailable as e:  # a metric: the bus being away is the fetch's to report
+            log.debug("%s: no consumer lag: %s", self.group, e.detail, extra={"group": self.group})
 
     async def _handle_with_retries(self, consumer: Consumer, records: list[Record]) -> None:
         for attempt in range(1, BATCH_ATTEMPTS + 1):
@@ -55,8 +68,14 @@ class ConsumerWorker(ABC):
             try:
                 await self.handle([record])
             except Exception as e:
-                log.exception("%s: dead-lettering %s", self.group, record.event.id)
+                log.exception(
+                    "%s: dead-lettering %s",
+                    self.group,
+                    record.event.id,
+                    extra={"event_id": record.event.id, "topic": record.topic},
+                )
                 await self._bus.publish([_dead_letter(self.group, record, e)])
+                metrics.DEADLETTERED.labels(self.group).inc()
             await consumer.commit([record])
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from chat4all.domain.events import Topic
+from chat4all.observability import tracing
 from chat4all.ports.bus import EventBus, Record
 from chat4all.ports.clock import Clock
 from chat4all.ports.realtime import RealtimeHub
@@ -28,4 +29,5 @@ class DeliveryWorker(ConsumerWorker):
     async def handle(self, records: Sequence[Record]) -> None:
         for record in records:
             job = record.event.data
-            await self._hub.publish([UUID(job["recipient_id"])], message_new(job["message"]))
+            with tracing.consuming("delivery", record.event, channel=job["channel"]):
+                await self._hub.publish([UUID(job["recipient_id"])], message_new(job["message"]))

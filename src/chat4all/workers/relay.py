@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chat4all.observability import tracing
 from chat4all.ports.bus import EventBus
 from chat4all.ports.messages import MessageStore
 
@@ -23,6 +24,7 @@ class OutboxRelay:
         batch again on restart; consumers are idempotent, so that changes nothing."""
         entries = await self._store.outbox_batch(BATCH_SIZE)
         if entries:
-            await self._bus.publish([e.event for e in entries])
+            with tracing.producing("outbox relay", [e.event for e in entries]) as events:
+                await self._bus.publish(events)
             await self._store.outbox_done([e.entry_id for e in entries])
         return len(entries)

@@ -10,6 +10,7 @@ from uuid import UUID
 from chat4all.domain.events import Event, Topic, status_changed
 from chat4all.domain.messages import INTERNAL_CHANNEL, StatusChange
 from chat4all.domain.status import DeliveryStatus
+from chat4all.observability import tracing
 from chat4all.ports.bus import Record
 from chat4all.services.frames import document_view
 from chat4all.workers.base import ConsumerWorker
@@ -26,7 +27,9 @@ class Router(ConsumerWorker):
     async def handle(self, records: Sequence[Record]) -> None:
         out: list[Event] = []
         for record in records:
-            out.extend(self.route(record.event.data))
+            # The jobs made here carry this span: delivery continues the send's trace.
+            with tracing.consuming("router", record.event):
+                out.extend(self.route(record.event.data))
         if out:
             await self._bus.publish(out)
 

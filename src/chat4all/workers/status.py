@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
@@ -9,6 +10,7 @@ from uuid import UUID
 from chat4all.domain.events import Topic, status_change_from_dict
 from chat4all.domain.messages import INTERNAL_CHANNEL, Message, StatusChange
 from chat4all.domain.status import DeliveryStatus
+from chat4all.observability import metrics, tracing
 from chat4all.ports.bus import EventBus, Record
 from chat4all.ports.clock import Clock
 from chat4all.ports.messages import MessageStore
@@ -16,6 +18,8 @@ from chat4all.ports.metadata import MetadataStore, WatermarkMove
 from chat4all.ports.realtime import RealtimeHub
 from chat4all.services.frames import message_status
 from chat4all.workers.base import ConsumerWorker
+
+log = logging.getLogger(__name__)
 
 
 class StatusWorker(ConsumerWorker):
@@ -36,6 +40,10 @@ class StatusWorker(ConsumerWorker):
         self._hub = hub
 
     async def handle(self, records: Sequence[Record]) -> None:
+        with tracing.batch_span("status", [r.event for r in records]):
+            await self._handle(records)
+
+    async def _handle(self, records: Sequence[Record]) -> None:
         changes: list[StatusChange] = []
         applied: list[tuple[Message, StatusChange]] = []
         read_marks: dict[tuple[UUID, UUID], int] = {}
@@ -58,6 +66,7 @@ class StatusWorker(ConsumerWorker):
         if changes:
             applied += await self._store.apply_status(changes)
         await self._advance_watermarks(applied, read_marks)
+        _count(applied)
         for message, change in applied:
             await self._hub.publish([message.from_user_id], message_status(change))
 
@@ -81,3 +90,24 @@ class StatusWorker(ConsumerWorker):
             if (cid, user) not in delivered
         ]
         await self._metadata.advance_many_watermarks(moves)
+
+
+def _count(applied: list[tuple[Message, StatusChange]]) -> None:
+    """Deliveries and failures, once each: `applied` holds only changes that moved a status."""
+    for message, change in applied:
+        if change.status is DeliveryStatus.DELIVERED:
+            metrics.MESSAGES_DELIVERED.labels(change.channel).inc()
+            latency = (change.at - message.created_at).total_seconds()
+            metrics.DELIVERY_LATENCY.labels(change.channel).observe(max(latency, 0.0))
+        elif change.status is DeliveryStatus.FAILED:
+            metrics.MESSAGES_FAILED.labels(change.channel).inc()
+            log.info(
+                "delivery failed: %s",
+                change.details.get("reason", "no reason given"),
+                extra={
+                    "message_id": change.message_id,
+                    "conversation_id": change.conversation_id,
+                    "recipient_id": change.recipient_id,
+                    "channel": change.channel,
+                },
+            )

@@ -226,6 +226,7 @@ def frame(event: events_pb2.Event) -> Frame | None:
         data = {
             "conversation_id": t.conversation_id,
             "user_id": t.user_id,
+            "state": "started" if t.expires_in else "stopped",
             "expires_in": t.expires_in,
         }
         return {"type": "typing", "data": data}

@@ -2,9 +2,10 @@
 
 The record key is `event.key` (the conversation id), so the partitioner keeps one key's events in
 one partition. The attributes travel as `ce_*` headers (`ce_specversion`, `ce_id`, `ce_source`,
-`ce_type`, `ce_time`, `ce_subject`) with `content-type: application/json`; the value is the event's
-`data` as JSON. Parsing goes through `Event.from_dict`, as on the embedded log, so both buses
-give back equal events.
+`ce_type`, `ce_time`, `ce_subject`, and the distributed-tracing extension's `ce_traceparent` when
+the event has one) with `content-type: application/json`; the value is the event's `data` as JSON.
+Parsing goes through `Event.from_dict`, as on the embedded log, so both buses give back equal
+events.
 
 A record that does not parse (another producer's bytes, a missing header) becomes an event of
 type `UNDECODABLE` carrying the raw record, never an exception: one bad record must not stop a
@@ -38,6 +39,8 @@ def encode(event: Event) -> tuple[bytes, bytes, Headers]:
         ("ce_subject", event.key.encode()),
         ("content-type", CONTENT_TYPE),
     ]
+    if event.traceparent is not None:  # the CloudEvents distributed-tracing extension
+        headers.append(("ce_traceparent", event.traceparent.encode()))
     return event.key.encode(), orjson.dumps(event.data), headers
 
 
@@ -62,6 +65,7 @@ def decode(
             name: found[f"ce_{name}"].decode() for name in ("id", "type", "source", "time")
         }
         subject = found.get("ce_subject")
+        traceparent = found.get("ce_traceparent")
         data = orjson.loads(value if value is not None else b"null")
         if found.get("ce_specversion") != SPEC_VERSION or not isinstance(data, dict):
             raise ValueError("not a CloudEvents 1.0 record with a JSON object as data")
@@ -70,6 +74,7 @@ def decode(
                 **attributes,
                 "subject": subject.decode() if subject is not None else _text(key),
                 "data": data,
+                "traceparent": traceparent.decode() if traceparent is not None else None,
             }
         )
     except (KeyError, ValueError, TypeError) as e:  # orjson and UnicodeDecodeError are ValueErrors

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+LAG_TIMEOUT: Final = 2.0  # seconds for the broker to answer a lag query
 POLL_SLICE: Final = 0.2  # the longest a close or a cancelled fetch waits for librdkafka
 T = TypeVar("T")
 Partition = tuple[str, int]
@@ -99,6 +100,11 @@ class KafkaConsumer:
         if self._closed:  # the offsets stay where they are: the records come again
             raise Unavailable(f"the Kafka consumer of group '{self.group}' is closed")
         await self._call(partial(self._commit_job, marks))
+
+    async def lag(self) -> dict[str, int]:
+        if self._closed or self._consumer is None:
+            return {}
+        return await self._call(self._lag_job)
 
     async def assignment(self) -> frozenset[Partition]:
         """The (topic, partition) pairs this member owns now; empty before it has joined."""
@@ -214,6 +220,19 @@ class KafkaConsumer:
                     continue
                 raise KafkaException(result.error)
             self._floor[(result.topic, result.partition)] = result.offset
+
+    def _lag_job(self) -> dict[str, int]:
+        consumer = self._consumer
+        if consumer is None or not self._owned:
+            return {}
+        owned = [TopicPartition(topic, partition) for topic, partition in sorted(self._owned)]
+        committed = consumer.committed(owned, timeout=LAG_TIMEOUT)
+        lag: dict[str, int] = {}
+        for tp in committed:
+            low, high = consumer.get_watermark_offsets(tp, timeout=LAG_TIMEOUT)
+            start = tp.offset if tp.offset >= 0 else low  # nothing committed yet
+            lag[tp.topic] = lag.get(tp.topic, 0) + max(high - start, 0)
+        return lag
 
     def _close_job(self) -> None:
         consumer, self._consumer = self._consumer, None

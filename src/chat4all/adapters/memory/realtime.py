@@ -64,22 +64,32 @@ class InProcessPresence:
         self._sessions: dict[UUID, set[str]] = defaultdict(set)
         self._last_seen: dict[UUID, datetime] = {}
 
-    async def connected(self, user_id: UUID, session_id: str, at: datetime) -> None:
-        self._sessions[user_id].add(session_id)
-        self._last_seen[user_id] = at
+    async def connected(self, user_id: UUID, session_id: str, at: datetime) -> bool:
+        sessions = self._sessions[user_id]
+        came_online = not sessions
+        sessions.add(session_id)
+        self._last_seen[user_id] = max(at, self._last_seen.get(user_id, at))
+        return came_online
 
-    async def disconnected(self, user_id: UUID, session_id: str, at: datetime) -> None:
+    async def disconnected(self, user_id: UUID, session_id: str, at: datetime) -> bool:
+        self._last_seen[user_id] = max(at, self._last_seen.get(user_id, at))
         sessions = self._sessions.get(user_id)
-        if sessions is not None:
-            sessions.discard(session_id)
-            if not sessions:
-                del self._sessions[user_id]
-        self._last_seen[user_id] = at
+        if sessions is None or session_id not in sessions:
+            return False
+        sessions.discard(session_id)
+        if sessions:
+            return False
+        del self._sessions[user_id]
+        return True
 
     async def states(self, user_ids: Sequence[UUID]) -> list[PresenceState]:
         return [
             PresenceState(u, bool(self._sessions.get(u)), self._last_seen.get(u)) for u in user_ids
         ]
+
+    async def sweep_expired(self) -> list[PresenceState]:
+        # The sessions live in this process and end with it: none can outlive its gateway.
+        return []
 
 
 class InProcessCache:

@@ -82,7 +82,7 @@ from chat4all.adapters.mongo.message_txns import (
 )
 from chat4all.adapters.mongo.outbox_keys import EVENT, MESSAGE, OutboxKeys, kind_of
 from chat4all.domain.errors import Unavailable
-from chat4all.domain.events import Event
+from chat4all.domain.events import Event, current_trace_context
 from chat4all.domain.messages import ConversationSummary, Message, NewMessage, StatusChange
 from chat4all.domain.status import DeliveryStatus
 from chat4all.ports.messages import Appended, OutboxEntry
@@ -192,12 +192,15 @@ class MongoMessageStore:
         position = self._positions.get(conversation)
         seq, after = position or await summary_position_txn(self._c, conversation)
         seq += 1
+        traceparent = current_trace_context()
         for _ in range(MAX_ATTEMPTS):
             key = self._keys.next(MESSAGE, after)
             message = stored_message(new, seq, now, ttl)
             document = message.to_document()
             doc = encode_document(document)
             doc.update(revision=0, outbox_pending=True, outbox_key=key)
+            if traceparent is not None:  # the send's trace, for the relay's `message.sent`
+                doc["outbox_traceparent"] = traceparent
             try:
                 await self._c.messages.insert_one(doc)
             except DuplicateKeyError as e:
@@ -406,7 +409,7 @@ class MongoMessageStore:
             if messages:
                 await self._c.messages.update_many(
                     {"outbox_pending": True, "outbox_key": {"$in": messages}},
-                    {"$unset": {"outbox_pending": "", "outbox_key": ""}},
+                    {"$unset": {"outbox_pending": "", "outbox_key": "", "outbox_traceparent": ""}},
                 )
             if events:
                 await self._c.outbox.delete_many({"_id": {"$in": events}})

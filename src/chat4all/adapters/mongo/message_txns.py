@@ -188,7 +188,9 @@ def outbox_event(key: int, doc: Document) -> Event:
         return Event.from_dict(orjson.loads(doc["event"]))
     message = decode_message(doc)
     # The event says what was sent, even if statuses moved before the relay got to it.
-    return message_sent(message if doc["revision"] == 0 else as_appended(message))
+    return message_sent(
+        message if doc["revision"] == 0 else as_appended(message), doc.get("outbox_traceparent")
+    )
 
 
 def event_json(event: Event) -> str:

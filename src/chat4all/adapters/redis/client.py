@@ -57,7 +57,17 @@ class Keys:
 
     def sessions(self, user_id: UUID) -> str:
         """Sorted set: the user's connected sessions, scored by their last heartbeat."""
-        return f"{self.prefix}presence:online:{user_id}"
+        return f"{self.sessions_prefix}{user_id}"
+
+    @property
+    def sessions_prefix(self) -> str:
+        return f"{self.prefix}presence:online:"
+
+    @property
+    def online_users(self) -> str:
+        """Sorted set: the users online, scored by their latest heartbeat (the seed's
+        `presence:online`); leaving it is what makes a user's going offline announced once."""
+        return f"{self.prefix}presence:online_users"
 
     @property
     def last_seen(self) -> str:

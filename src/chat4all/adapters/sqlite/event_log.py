@@ -113,6 +113,15 @@ def _committed_txn(
     return {(topic, partition): next_offset for topic, partition, next_offset in rows}
 
 
+def _lag_txn(conn: sqlite3.Connection, group: str, topics: Sequence[str]) -> dict[str, int]:
+    committed = _committed_txn(conn, group, topics)
+    lag = dict.fromkeys(topics, 0)
+    for (topic, partition), end in _next_offsets_txn(conn).items():
+        if topic in lag:
+            lag[topic] += max(end - committed.get((topic, partition), 0), 0)
+    return lag
+
+
 def _commit_txn(conn: sqlite3.Connection, group: str, marks: dict[TopicPartition, int]) -> None:
     conn.executemany(
         "INSERT INTO consumer_offsets (group_name, topic, partition, next_offset) "
@@ -363,6 +372,9 @@ class SQLiteConsumer:
             marks[where] = max(marks.get(where, 0), record.offset + 1)
         if marks:
             await self._log._writer.run(partial(_commit_txn, group=self.group, marks=marks))
+
+    async def lag(self) -> dict[str, int]:
+        return await self._log._reader.run(partial(_lag_txn, group=self.group, topics=self.topics))
 
     async def close(self) -> None:
         self._closed = True

@@ -42,7 +42,7 @@ from chat4all.adapters.sqlite.message_txns import (
     summaries_txn,
 )
 from chat4all.adapters.sqlite.writer import DEFAULT_BUSY_TIMEOUT, SQLiteReader, SQLiteWriter
-from chat4all.domain.events import Event
+from chat4all.domain.events import Event, current_trace_context
 from chat4all.domain.messages import ConversationSummary, Message, NewMessage, StatusChange
 from chat4all.ports.messages import Appended, OutboxEntry
 
@@ -82,7 +82,9 @@ class SQLiteMessageStore:
 
     async def append(self, new: NewMessage, now: datetime, ttl: timedelta | None) -> Appended:
         return await self._writer.run(
-            partial(append_txn, new=new, now=now, ttl=ttl), after_commit=self._outbox_signal.set
+            # The trace is the caller's: the group commit runs jobs outside their context.
+            partial(append_txn, new=new, now=now, ttl=ttl, traceparent=current_trace_context()),
+            after_commit=self._outbox_signal.set,
         )
 
     async def get(self, message_id: UUID) -> Message | None:

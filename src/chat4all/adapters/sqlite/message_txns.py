@@ -103,7 +103,11 @@ def create_schema_txn(conn: sqlite3.Connection) -> None:
 
 
 def append_txn(
-    conn: sqlite3.Connection, new: NewMessage, now: datetime, ttl: timedelta | None
+    conn: sqlite3.Connection,
+    new: NewMessage,
+    now: datetime,
+    ttl: timedelta | None,
+    traceparent: str | None,
 ) -> Appended:
     message_id = str(new.message_id)
     rows = conn.execute(
@@ -125,7 +129,7 @@ def append_txn(
         (str(new.conversation_id),),
     ).fetchall()
     message = new.stored(seq, now, ttl)
-    event = message_sent(message)
+    event = message_sent(message, traceparent)
     # The event's data is message.to_document(): reuse it, and its strings, rather than
     # converting the message again (UUID and datetime formatting dominate this job's Python).
     document = event.data

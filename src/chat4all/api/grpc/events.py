@@ -7,6 +7,7 @@ from collections.abc import AsyncGenerator
 from chat4all.api.grpc import codec
 from chat4all.api.grpc.errors import Context, streaming, unary
 from chat4all.api.grpc.identity import Callers
+from chat4all.observability import metrics
 from chat4all.services.interfaces import Events
 from chat4all.v1 import events_pb2 as pb
 from chat4all.v1 import events_pb2_grpc
@@ -24,6 +25,8 @@ class EventServicer(events_pb2_grpc.EventServiceServicer):
         user_id = await self._callers.user_id(context)
         after = {codec.uuid(cid, "after"): seq for cid, seq in request.after.items()}
         stream = await self._events.subscribe(user_id, after)
+        open_streams = metrics.STREAM_CONNECTIONS.labels("grpc")
+        open_streams.inc()
         try:
             yield pb.Event(ready=pb.Ready(user_id=str(user_id), session_id=stream.session_id))
             async for frame in stream:
@@ -31,6 +34,7 @@ class EventServicer(events_pb2_grpc.EventServiceServicer):
                 if event is not None:
                     yield event
         finally:
+            open_streams.dec()
             await stream.close()
 
     @unary

@@ -90,7 +90,11 @@ def local_services(platform: Platform) -> Services:
         messages=platform.messages,
         presence=PresenceService(platform.presence),
         events=EventService(
-            platform.stream_session, platform.messages, platform.conversations, platform.hub
+            platform.stream_session,
+            platform.messages,
+            platform.conversations,
+            platform.hub,
+            typing_seconds=platform.typing_seconds,
         ),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -15,6 +16,7 @@ from chat4all.domain.errors import InvalidInput
 from chat4all.domain.messages import MAX_SEQUENCE_NUMBER, Payload, PayloadType
 from chat4all.services.frames import message_view
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["messages"], responses=PROBLEM_RESPONSES)
 
 
@@ -58,6 +60,11 @@ async def send(
         "created_at": m.created_at.isoformat(),
     }
     headers = None if appended.created else {"Idempotent-Replayed": "true"}
+    if log.isEnabledFor(logging.DEBUG):  # the hot path: no record built unless wanted
+        log.debug(
+            "message accepted" if appended.created else "message replayed",
+            extra={"message_id": m.message_id, "conversation_id": m.conversation_id},
+        )
     return Response(orjson.dumps(accepted), status.HTTP_202_ACCEPTED, headers, "application/json")
 
 

@@ -1,28 +1,47 @@
-"""Health and readiness."""
+"""Operations: liveness, readiness, metrics."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from chat4all.api.problems import problem
 from chat4all.api.rest.deps import PlatformDep
+from chat4all.observability import metrics
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
-    """The process is up."""
+    """The process is up (nothing else is asked)."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
-async def readyz(platform: PlatformDep) -> JSONResponse:
-    """Every store and worker this process depends on answers; otherwise 503 naming what is down."""
+@router.get(
+    "/readyz",
+    responses={503: {"description": "What is down", "content": {"application/problem+json": {}}}},
+)
+async def readyz(platform: PlatformDep, request: Request) -> JSONResponse:
+    """Every store, server and worker this process depends on answers, each within a short
+    timeout; otherwise 503 problem+json whose `checks` names what is down and why."""
     checks = await platform.check()
-    down = {name: problem for name, problem in checks.items() if problem}
-    body = {
-        "status": "ok" if not down else "unavailable",
-        "checks": {name: problem or "ok" for name, problem in checks.items()},
-    }
-    return JSONResponse(body, status_code=503 if down else 200)
+    down = {name: why for name, why in checks.items() if why}
+    report = {name: why or "ok" for name, why in checks.items()}
+    if not down:
+        return JSONResponse({"status": "ok", "checks": report})
+    return problem(
+        503,
+        "not-ready",
+        "Not ready",
+        "down: " + "; ".join(f"{name} ({why})" for name, why in down.items()),
+        instance=request.url.path,
+        down=sorted(down),
+        checks=report,
+    )
+
+
+@router.get("/metrics", response_class=Response)
+async def prometheus_metrics() -> Response:
+    """This process's metrics in the Prometheus text format (docs/observability.md)."""
+    return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE_LATEST)
