@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse
 from chat4all import __version__
 from chat4all.api import problems, ws
 from chat4all.api.limits import BodyLimit
-from chat4all.api.rest import auth, conversations, messages, ops, users
+from chat4all.api.rest import auth, channels, conversations, messages, ops, users
 from chat4all.api.rest.deps import document_bearer_auth
 from chat4all.bootstrap import Platform
 
@@ -22,7 +22,9 @@ with per-recipient statuses (sent, delivered, read, failed) and a real-time stre
 
 
 def create_app(
-    platform_factory: Callable[[], Awaitable[Platform]], max_body_size: int = 1 << 20
+    platform_factory: Callable[[], Awaitable[Platform]],
+    max_body_size: int = 1 << 20,
+    admin_token: str | None = None,
 ) -> FastAPI:
     """The app; `platform_factory` builds the wired platform when the server starts. Request
     bodies over `max_body_size` bytes are refused with a 413 before they are read whole."""
@@ -46,10 +48,11 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.state.admin_token = admin_token  # the operators' API (dead letters); None: off
     problems.install(app)
     app.add_middleware(BodyLimit, max_body_size=max_body_size)
     # Routers are matched in this order, one route at a time: the hottest go first.
-    routers = [m.router for m in (messages, conversations, users, auth, ops)]
+    routers = [m.router for m in (messages, conversations, users, auth, channels, ops)]
     for router in routers:
         app.include_router(router)
     app.include_router(ws.router)

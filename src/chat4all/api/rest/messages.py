@@ -43,7 +43,7 @@ async def send(
         conversation_id,
         body.message_id,
         payload,
-        tuple(dict.fromkeys(body.target_channels)) if body.target_channels else ("internal",),
+        tuple(dict.fromkeys(body.target_channels or ())),
         body.reply_to_message_id,
         body.metadata,
     )

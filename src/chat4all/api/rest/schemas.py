@@ -155,7 +155,9 @@ class SendMessageRequest(BaseModel):
     target_channels: list[ChannelName] | None = Field(
         None,
         max_length=MAX_TARGET_CHANNELS,
-        description='Channels to deliver on; default ["internal"].',
+        description='Channels to deliver on: names, or ["all"] for internal and every channel '
+        "the recipient linked; default: internal plus the recipient's linked channels (only "
+        "the first of their fallback order when they set one).",
     )
     reply_to_message_id: UUID | None = None
     metadata: Metadata = Field(default_factory=dict)
