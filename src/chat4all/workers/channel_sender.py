@@ -8,6 +8,7 @@ import logging
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
@@ -87,23 +88,24 @@ class ChannelSender:
             text=message["payload"].get("text"),
             reference=str(message_id),
         )
-        error = await self._send_with_retries(connector, account, outbound, job)
-        if isinstance(error, SendError):
-            return await self._give_up(job, error.reason, error.code)
-        now = self._clock.now()
+        outcome = await self._send_with_retries(connector, account, outbound)
+        if isinstance(outcome, SendError):
+            return await self._give_up(job, outcome.reason, outcome.code)
+        platform_id, sent_at = outcome
         await self._directory.record_sent(
             SentOnChannel(
                 channel,
                 account.account_id,
-                error,
+                platform_id,
                 message_id,
                 UUID(message["conversation_id"]),
                 recipient,
                 job["contact_id"],
-                now,
+                sent_at,
             )
         )
-        details = {"platform_message_id": error, "account_id": account.account_id}
+        now = self._clock.now()
+        details = {"platform_message_id": platform_id, "account_id": account.account_id}
         change = StatusChange(
             message_id,
             UUID(message["conversation_id"]),
@@ -120,9 +122,9 @@ class ChannelSender:
         connector: Connector,
         account: ChannelAccount,
         outbound: OutboundMessage,
-        job: dict[str, Any],
-    ) -> str | SendError:
-        """The platform's message id, or the last error."""
+    ) -> tuple[str, datetime] | SendError:
+        """The platform's message id and when the call that took it began (a read watermark
+        is the platform's time, which is no earlier), or the last error."""
         channel, account_id = account.channel_type, account.account_id
         breaker = self._breakers.setdefault(
             (channel, account_id),
@@ -142,7 +144,7 @@ class ChannelSender:
                     code="circuit_open",
                 )
             else:
-                before = breaker.state
+                before, began = breaker.state, self._clock.now()
                 try:
                     result = await connector.send(account, outbound)
                 except SendError as e:
@@ -156,7 +158,7 @@ class ChannelSender:
                     state = breaker.succeeded()
                     if state is not before:
                         self._listener.breaker_changed(channel, account_id, state)
-                    return result.platform_message_id
+                    return result.platform_message_id, began
                 if state is not before:
                     log.warning("%s/%s: circuit %s (%s)", channel, account_id, state, error.reason)
                     self._listener.breaker_changed(channel, account_id, state)

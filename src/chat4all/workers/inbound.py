@@ -1,9 +1,9 @@
 """Inbound: webhook contents (`channel.inbound`) become messages and receipts.
 
 Platforms do not promise order (Meta says so; retries reorder Telegram's updates too), so the
-worker holds what it fetched for `reorder_window` seconds, takes what arrived meanwhile, and
-applies each contact's messages in the platform's own order (Telegram's update_id, Meta's
-timestamp). Later stragglers than that are applied as they come.
+worker keeps collecting until no webhook has come for `reorder_window` seconds (or a batch is
+full), then applies each contact's messages in the platform's own order (Telegram's update_id,
+Meta's timestamp). A straggler later than that is applied when it comes.
 """
 
 from __future__ import annotations
@@ -33,12 +33,14 @@ class InboundWorker(ConsumerWorker):
         try:
             while True:
                 records = await consumer.fetch(BATCH_SIZE, timeout=1.0)
-                if not records:
-                    continue
-                if self._window > 0:
-                    await self._clock.sleep(self._window)
-                    records += await consumer.fetch(BATCH_SIZE, timeout=0.05)
-                await self._handle_with_retries(consumer, records)
+                # Keep collecting until the webhooks pause for a window (or a batch is full).
+                while records and self._window > 0 and len(records) < BATCH_SIZE:
+                    more = await consumer.fetch(BATCH_SIZE - len(records), timeout=self._window)
+                    if not more:
+                        break
+                    records += more
+                if records:
+                    await self._handle_with_retries(consumer, records)
         finally:
             await consumer.close()
 
