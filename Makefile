@@ -27,8 +27,8 @@ up: $(STAMP) $(GENERATED) ## start the embedded platform on http://127.0.0.1:808
 	$(UV) run chat4all up --data-dir data
 
 lint: $(STAMP) $(GENERATED) ## ruff and mypy
-	$(UV) run ruff check src tests bench scripts
-	$(UV) run ruff format --check src tests bench scripts
+	$(UV) run ruff check src fakes tests bench scripts
+	$(UV) run ruff format --check src fakes tests bench scripts
 	$(UV) run mypy
 
 cluster-up: $(STAMP) $(GENERATED) infra ## a local cluster: 2 gateways, 2 of each worker, nginx on :8080

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import getpass
 import logging
@@ -33,6 +34,10 @@ config_app = typer.Typer(
 )
 app.add_typer(config_app, name="config")
 app.add_typer(channels_app, name="channels")
+fakes_app = typer.Typer(
+    help="Fakes of the messaging platforms, for tests and demos.", no_args_is_help=True
+)
+app.add_typer(fakes_app, name="fakes")
 
 GC_YOUNG_THRESHOLD = 20_000
 
@@ -291,6 +296,20 @@ def config_list() -> None:
 def config_unset(name: Annotated[str, typer.Argument()]) -> None:
     """Remove a cluster setting (processes fall back to their environment)."""
     _with_registry(lambda r: r.delete_config(name))
+
+
+@fakes_app.command("up")
+def fakes_up(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port_base: Annotated[
+        int, typer.Option(help="WhatsApp on this port; Telegram, Messenger, Instagram on the next")
+    ] = 8700,
+) -> None:
+    """Start the WhatsApp, Telegram, Messenger and Instagram fakes (fakes/README.md)."""
+    from fakes.serving import serve_all
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
+        asyncio.run(serve_all(host, port_base, typer.echo))
 
 
 @app.command()

@@ -1,0 +1,1 @@
+"""Platform-faithful fakes of WhatsApp, Telegram, Messenger and Instagram (see README.md)."""
