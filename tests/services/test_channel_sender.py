@@ -174,7 +174,7 @@ def test_router_plans_fallback_all_and_explicit_channels():
         "channel_delivery": {},
     }
 
-    def planned(targets: list[str]) -> list[tuple[str, Any]]:
+    def planned(targets: list[str]) -> list[tuple[Any, Any]]:
         jobs = router.route(doc | {"target_channels": targets}, links)
         return [
             (j.data.get("channel"), [f["channel"] for f in j.data.get("fallback") or []])
