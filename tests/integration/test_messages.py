@@ -137,6 +137,11 @@ async def test_unsupported_channel_fails_explicitly(http):
         },
     )
     assert r.status_code == 202
+    assert r.json()["channels"] == {
+        "internal": "queued",
+        "whatsapp": "queued",
+        "signal": "unavailable",
+    }
     mid = r.json()["message_id"]
     for _ in range(100):
         m = (await alice.get(f"/v1/messages/{mid}")).json()

@@ -14,15 +14,13 @@ from typing import Any
 from uuid import UUID
 
 from chat4all.domain.events import Event, Topic, status_changed
-from chat4all.domain.messages import INTERNAL_CHANNEL, StatusChange
+from chat4all.domain.messages import ALL_CHANNELS, INTERNAL_CHANNEL, StatusChange
 from chat4all.domain.status import DeliveryStatus
 from chat4all.ports.bus import EventBus, Record
 from chat4all.ports.channels import ChannelDirectory, LinkedChannel
 from chat4all.ports.clock import Clock
 from chat4all.services.frames import document_view
 from chat4all.workers.base import ConsumerWorker
-
-ALL_CHANNELS = "all"
 
 
 class Router(ConsumerWorker):

@@ -169,6 +169,10 @@ class SendMessageOut(BaseModel):
     sequence_number: int
     status: str
     created_at: datetime
+    channels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per requested channel: `queued`, or `unavailable` (no connector installed)",
+    )
 
 
 class MessagePage(BaseModel):
