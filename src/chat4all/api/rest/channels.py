@@ -7,6 +7,7 @@ import hmac
 from typing import Annotated, Any
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
@@ -62,7 +63,7 @@ async def webhook(
             answer.status, "malformed-webhook", "Malformed webhook", answer.detail, request.url.path
         )
     return Response(
-        content=f'{{"ok":true,"detail":"{answer.detail}"}}', media_type="application/json"
+        orjson.dumps({"ok": True, "detail": answer.detail}), media_type="application/json"
     )
 
 
