@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from chat4all import __version__
+from chat4all.cli_channels import channels_app
 from chat4all.roles import Role, ServiceRole, WorkerRole
 from chat4all.settings import Settings
 
@@ -32,6 +33,7 @@ config_app = typer.Typer(
     help="Cluster settings kept in etcd, read by every process at start.", no_args_is_help=True
 )
 app.add_typer(config_app, name="config")
+app.add_typer(channels_app, name="channels")
 fakes_app = typer.Typer(
     help="Fakes of the messaging platforms, for tests and demos.", no_args_is_help=True
 )
@@ -65,7 +67,9 @@ def up(
 
     settings = _settings(data_dir, host=host, port=port)
     _configure_process(settings, log_level, "embedded")
-    application = create_app(lambda: build_embedded(settings), settings.max_request_body_bytes)
+    application = create_app(
+        lambda: build_embedded(settings), settings.max_request_body_bytes, settings.admin_token
+    )
     typer.echo(
         f"Chat4All {__version__} on http://{settings.host}:{settings.port} "
         f"(API docs at /docs, data in {settings.data_dir.resolve()})"
@@ -129,7 +133,9 @@ def serve(
         _run_roles(settings, wanted)
         return
     application = create_app(
-        lambda: _fail_clearly(build_cluster(settings, wanted)), settings.max_request_body_bytes
+        lambda: _fail_clearly(build_cluster(settings, wanted)),
+        settings.max_request_body_bytes,
+        settings.admin_token,
     )
     typer.echo(f"Chat4All {__version__} gateway on http://{settings.host}:{settings.port}")
     _run_http(application, settings, log_level)

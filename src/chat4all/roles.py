@@ -18,6 +18,7 @@ class WorkerRole(StrEnum):
     ROUTER = "router"
     DELIVERY = "delivery"
     STATUS = "status"
+    INBOUND = "inbound"  # channel webhooks -> messages and receipts
     RETENTION = "retention"
     WEBHOOKS = "webhooks"  # client webhooks: fan-out from the bus, then delivery
 

@@ -101,6 +101,22 @@ class Settings(BaseSettings):
     # serve /metrics on `metrics_port` when it is set; gateways serve it on their HTTP port.
     metrics_port: int | None = Field(None, ge=1, le=65535)
     log_format: Literal["json", "text"] = "json"
+    # External channels (docs/connectors.md): retries per delivery, exponential backoff with
+    # jitter from the first delay up to the cap; the circuit breaker of a channel account opens
+    # after that many failures in a row and lets a probe through after the reset time.
+    delivery_attempts: int = Field(8, ge=1)
+    delivery_first_retry_seconds: float = Field(0.5, ge=0)
+    delivery_max_retry_seconds: float = Field(60.0, ge=0)
+    breaker_failures: int = Field(5, ge=1)
+    breaker_reset_seconds: float = Field(5.0, ge=0)
+    # Jobs held by the delivery worker at once (waiting in their conversation's lane).
+    delivery_max_in_flight: int = Field(10_000, ge=1)
+    # Inbound webhooks are held this long so that a contact's messages can be put in the
+    # platform's order when webhooks arrive out of it.
+    inbound_reorder_seconds: float = Field(0.5, ge=0)
+    connector_timeout_seconds: float = Field(15.0, gt=0)
+    # Bearer token of the operators' API (/v1/admin/...: dead letters). Unset: that API is off.
+    admin_token: str | None = Field(None, min_length=16)
 
     # Embedded event log.
     bus_partitions: int = Field(4, ge=1)

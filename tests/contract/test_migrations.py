@@ -22,7 +22,7 @@ from chat4all.adapters.sql.migrate import downgrade, upgrade
 from chat4all.adapters.sql.schema import metadata, users
 from tests.databases import fresh_postgres_database
 
-HEAD = "0003"
+HEAD = "0004_channels"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -85,3 +85,22 @@ def test_a_cluster_process_names_the_server_it_cannot_reach(tmp_path: Path):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: etcd at http://127.0.0.1:1 is not reachable"), result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_channels_add_then_list_then_a_clear_error_for_a_taken_account(tmp_path: Path):
+    add = (
+        "channels", "add", "telegram", "support-bot", "--set", "bot_token=1:abc",
+        "--set", "secret_token=s", "--set", "inbox_user_ids=", "--data-dir", str(tmp_path),
+    )  # fmt: skip
+    first = chat4all(*add)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "/v1/channels/telegram/support-bot/webhook"
+    again = chat4all(*add)
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+    listed = chat4all("channels", "list", "--data-dir", str(tmp_path))
+    assert listed.stdout.split() == ["telegram", "support-bot", "enabled", "inbox=-"]
+    unknown = chat4all(
+        "channels", "add", "signal", "x", "--set", "a=b", "--data-dir", str(tmp_path)
+    )
+    assert unknown.returncode == 1 and "no connector" in unknown.stderr

@@ -133,20 +133,25 @@ async def test_unsupported_channel_fails_explicitly(http):
         {
             "message_id": str(uuid4()),
             "payload": text("hi"),
-            "target_channels": ["internal", "whatsapp"],
+            "target_channels": ["internal", "whatsapp", "signal"],
         },
     )
     assert r.status_code == 202
+    assert r.json()["channels"] == {
+        "internal": "queued",
+        "whatsapp": "queued",
+        "signal": "unavailable",
+    }
     mid = r.json()["message_id"]
     for _ in range(100):
         m = (await alice.get(f"/v1/messages/{mid}")).json()
-        if m["channel_delivery"][bob.user_id]["whatsapp"]["status"] == "failed":
+        channels = m["channel_delivery"][bob.user_id]
+        if channels["whatsapp"]["status"] == channels["signal"]["status"] == "failed":
             break
         await asyncio.sleep(0.05)
-    wa = m["channel_delivery"][bob.user_id]["whatsapp"]
-    assert wa["status"] == "failed"
-    assert "no connector" in wa["details"]["reason"]
-    assert m["channel_delivery"][bob.user_id]["internal"]["status"] == "sent"
+    assert "no whatsapp identity" in channels["whatsapp"]["details"]["reason"]
+    assert "no connector" in channels["signal"]["details"]["reason"]
+    assert channels["internal"]["status"] == "sent"
 
 
 async def test_sequence_numbers_beyond_64_bits_are_refused(http):

@@ -15,6 +15,7 @@ from chat4all.api.instrument import Instrumented
 from chat4all.api.limits import BodyLimit
 from chat4all.api.rest import (
     auth,
+    channels,
     conversations,
     files,
     messages,
@@ -33,7 +34,9 @@ with per-recipient statuses (sent, delivered, read, failed) and a real-time stre
 
 
 def create_app(
-    platform_factory: Callable[[], Awaitable[Platform]], max_body_size: int = 1 << 20
+    platform_factory: Callable[[], Awaitable[Platform]],
+    max_body_size: int = 1 << 20,
+    admin_token: str | None = None,
 ) -> FastAPI:
     """The app; `platform_factory` builds the wired platform when the server starts. Request
     bodies over `max_body_size` bytes are refused with a 413 before they are read whole."""
@@ -57,6 +60,7 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.state.admin_token = admin_token  # the operators' API (dead letters); None: off
     problems.install(app)
     # tus chunks stream to storage: their size is bounded by the upload's length instead.
     app.add_middleware(BodyLimit, max_body_size=max_body_size, unlimited_prefix=UPLOADS_PATH)
@@ -64,7 +68,8 @@ def create_app(
     app.add_middleware(Instrumented)  # outermost: it times everything, 413s included
     # Routers are matched in this order, one route at a time: the hottest go first.
     routers = [
-        m.router for m in (messages, conversations, users, auth, uploads, files, webhooks, ops)
+        m.router
+        for m in (messages, conversations, users, auth, channels, uploads, files, webhooks, ops)
     ]
     for router in routers:
         app.include_router(router)

@@ -14,6 +14,7 @@ import socket
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
+from chat4all.bootstrap.channels import external_channels
 from chat4all.bootstrap.connect import connect_with_retry
 from chat4all.bootstrap.platform import Platform, Worker, wire
 from chat4all.domain.errors import InvalidInput, Unavailable
@@ -107,6 +108,7 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
     realtime = await connect_with_retry(
         "Redis", settings.redis_url, lambda: _realtime(settings.redis_url, clock, f"{ns}:"), timeout
     )
+    channels = external_channels(settings, metadata)
     platform = wire(
         settings,
         clock=clock,
@@ -120,7 +122,10 @@ async def build_cluster(settings: Settings, roles: Collection[Role]) -> Platform
         file_store=file_store,
         blobs=blobs,
         webhook_store=metadata,
+        directory=channels.directory,
+        connectors=channels.connectors,
     )
+    platform.closers.append(channels.close)
     platform.workers["retention"] = _retention_sweep(platform, clock)
     platform.workers = {
         name: _singleton(registry, clock, name, worker) if name in SINGLETONS else worker

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from chat4all.bootstrap.channels import external_channels
 from chat4all.bootstrap.platform import Platform, auth_policy, wire
+from chat4all.connectors.registry import ConnectorFactory
 from chat4all.ports.metadata import MetadataStore
 from chat4all.services.auth import AuthService
 from chat4all.settings import Settings
@@ -14,8 +17,11 @@ if TYPE_CHECKING:
     from chat4all.adapters.sql.metadata_store import SqlMetadataStore
 
 
-async def build_embedded(settings: Settings) -> Platform:
-    """One process, SQLite files under the data folder, in-process hub and cache."""
+async def build_embedded(
+    settings: Settings, connectors: Mapping[str, ConnectorFactory] | None = None
+) -> Platform:
+    """One process, SQLite files under the data folder, in-process hub and cache. The
+    connectors are the installed plugins unless given (tests register theirs)."""
     from chat4all.adapters.clock import SystemClock
     from chat4all.adapters.localfs.blob_store import LocalBlobStore
     from chat4all.adapters.memory.ratelimit import InProcessRateLimiter
@@ -28,6 +34,7 @@ async def build_embedded(settings: Settings) -> Platform:
     metadata = await _embedded_metadata(settings)
     event_log = await SQLiteEventLog.open(settings.data_dir / "events.db", settings.bus_partitions)
     message_store = await SQLiteMessageStore.open(settings.data_dir / "messages.db")
+    channels = external_channels(settings, metadata, connectors)
     platform = wire(
         settings,
         clock=clock,
@@ -41,7 +48,10 @@ async def build_embedded(settings: Settings) -> Platform:
         file_store=await SQLiteFileStore.open(settings.data_dir / "files.db"),
         blobs=LocalBlobStore(settings.data_dir / "files"),
         webhook_store=metadata,
+        directory=channels.directory,
+        connectors=channels.connectors,
     )
+    platform.closers.append(channels.close)
     retention = timedelta(hours=settings.bus_retention_hours)
 
     async def retention_sweep() -> None:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from uuid import UUID
 
+from chat4all.domain.delivery import RetryPolicy
 from chat4all.domain.errors import Chat4AllError
 from chat4all.domain.ratelimit import Rule
 from chat4all.observability import metrics
 from chat4all.ports.blobs import BlobStore
 from chat4all.ports.bus import EventBus
+from chat4all.ports.channels import ChannelDirectory
 from chat4all.ports.clock import Clock
+from chat4all.ports.connectors import Connector
 from chat4all.ports.files import FileStore
 from chat4all.ports.messages import MessageStore
 from chat4all.ports.metadata import MetadataStore
@@ -22,6 +25,7 @@ from chat4all.ports.ratelimit import RateLimiter
 from chat4all.ports.realtime import KeyValueCache, PresenceStore, RealtimeHub
 from chat4all.ports.webhooks import WebhookStore
 from chat4all.services.auth import AuthPolicy, AuthService
+from chat4all.services.channels import ChannelService
 from chat4all.services.conversations import ConversationService
 from chat4all.services.files import FilePolicy, FileService
 from chat4all.services.interfaces import Auth, Conversations, Messages
@@ -29,6 +33,7 @@ from chat4all.services.messages import MessagePolicy, MessageService
 from chat4all.services.stream import TYPING_SECONDS, Send, StreamSession
 from chat4all.services.webhooks import WebhookPolicy, WebhookService
 from chat4all.settings import Settings
+from chat4all.workers.channel_sender import ChannelSender, DeliveryListener, SenderPolicy
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,7 @@ class Platform:
     messages: Messages
     files: FileService
     webhooks: WebhookService
+    channels: ChannelService | None = None  # None: a profile without external channels
     workers: dict[str, Worker] = field(default_factory=dict)
     # What else the profile opened (hub connections, the registry), closed last by stop().
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -169,9 +175,14 @@ def wire(
     file_store: FileStore,
     blobs: BlobStore,
     webhook_store: WebhookStore,
+    directory: ChannelDirectory | None = None,
+    connectors: Mapping[str, Connector] | None = None,
+    delivery_listener: DeliveryListener | None = None,
 ) -> Platform:
-    """Services and workers on top of the given adapters (any profile)."""
+    """Services and workers on top of the given adapters (any profile). External channels
+    need a `directory` and the `connectors` (`chat4all.connectors.registry`)."""
     from chat4all.workers.delivery import DeliveryWorker
+    from chat4all.workers.inbound import InboundWorker
     from chat4all.workers.relay import OutboxRelay
     from chat4all.workers.router import Router
     from chat4all.workers.status import StatusWorker
@@ -196,12 +207,27 @@ def wire(
         files,
         on_accepted=metrics.count_accepted,
     )
+    connectors = dict(connectors or {})
+    channels = sender = None
+    if directory is not None:
+        channels = ChannelService(directory, connectors, store, clock, settings.max_text_length)
+        sender = ChannelSender(
+            directory,
+            connectors,
+            clock,
+            sender_policy(settings),
+            delivery_listener or metrics.ChannelMetrics(),
+        )
     workers: dict[str, Worker] = {
         "relay": OutboxRelay(store, bus).run,
-        "router": Router(bus, clock).run,
-        "delivery": DeliveryWorker(bus, clock, hub).run,
+        "router": Router(bus, clock, directory, connectors).run,
+        "delivery": DeliveryWorker(bus, clock, hub, sender, settings.delivery_max_in_flight).run,
         "status": StatusWorker(bus, clock, store, metadata, hub).run,
     }
+    if channels is not None:
+        workers["inbound"] = InboundWorker(
+            bus, clock, channels, settings.inbound_reorder_seconds
+        ).run
     webhooks, workers["webhooks"], close_webhooks = _webhooks(
         settings, clock, webhook_store, metadata, store, bus
     )
@@ -218,11 +244,24 @@ def wire(
         messages,
         files,
         webhooks,
+        channels,
         workers=workers,
     )
     platform.closers += [file_store.close, blobs.close, close_webhooks]
     platform.typing_seconds = settings.typing_seconds
     return platform
+
+
+def sender_policy(settings: Settings) -> SenderPolicy:
+    return SenderPolicy(
+        RetryPolicy(
+            settings.delivery_attempts,
+            settings.delivery_first_retry_seconds,
+            settings.delivery_max_retry_seconds,
+        ),
+        settings.breaker_failures,
+        settings.breaker_reset_seconds,
+    )
 
 
 def _webhooks(

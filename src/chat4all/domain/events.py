@@ -48,6 +48,8 @@ class Topic(StrEnum):
     FILE_UPLOADED = "file.uploaded"
     USER_PRESENCE = "user.presence"
     CONVERSATION_CREATED = "conversation.created"
+    CHANNEL_INBOUND = "channel.inbound"  # verified webhook contents, before they become messages
+    DELIVERY_DEAD_LETTER = "deadletter.delivery"
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,9 @@ def file_uploaded(document: dict[str, Any], at: datetime | None) -> Event:
 
 def status_changed(change: StatusChange) -> Event:
     topic = {
+        # A platform took the message (an external channel's `sent`): it travels with the
+        # receipts, so the status worker records it in order with them.
+        "sent": Topic.MESSAGE_DELIVERED,
         "delivered": Topic.MESSAGE_DELIVERED,
         "read": Topic.MESSAGE_READ,
         "failed": Topic.MESSAGE_FAILED,

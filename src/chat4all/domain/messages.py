@@ -14,6 +14,8 @@ from chat4all.domain.errors import InvalidInput
 from chat4all.domain.status import DeliveryStatus, aggregate, best_of, can_advance
 
 INTERNAL_CHANNEL = "internal"
+# In `target_channels`: internal plus every channel the recipient linked.
+ALL_CHANNELS = "all"
 # Sequence numbers fit a signed 64-bit integer in every store; larger ones are refused at the edge.
 MAX_SEQUENCE_NUMBER = 2**63 - 1
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from enum import IntEnum
+from typing import ClassVar
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram
 from prometheus_client import generate_latest as _generate_latest
 
 from chat4all.domain.messages import Message
+from chat4all.ports.connectors import SendError
 
 __all__ = ["CONTENT_TYPE_LATEST", "REGISTRY"]
 
@@ -77,8 +79,9 @@ STREAM_CONNECTIONS = Gauge(
 # The next three are updated by the client-webhook and connector workers.
 WEBHOOK_DELIVERY_ERRORS = Counter(
     "chat4all_webhook_delivery_errors_total",
-    "Attempts to deliver a client webhook that failed, by reason (http_status, timeout, "
-    "connection, refused_url); retries count once each.",
+    "Attempts to deliver a client webhook that failed, by reason (http_status: the endpoint "
+    "answered other than 2xx; no_response: a refused URL, a timeout or a connection error); "
+    "retries count once each.",
     ("reason",),
 )
 CONNECTOR_ERRORS = Counter(
@@ -100,6 +103,29 @@ class BreakerState(IntEnum):
     CLOSED = 0
     HALF_OPEN = 1
     OPEN = 2
+
+
+def count_webhook_error(status_code: int | None) -> None:
+    WEBHOOK_DELIVERY_ERRORS.labels(
+        "http_status" if status_code is not None else "no_response"
+    ).inc()
+
+
+class ChannelMetrics:
+    """The delivery worker's listener: connector errors and circuit-breaker states."""
+
+    _STATES: ClassVar[dict[str, BreakerState]] = {
+        "closed": BreakerState.CLOSED,
+        "half_open": BreakerState.HALF_OPEN,
+        "open": BreakerState.OPEN,
+    }
+
+    def send_failed(self, channel: str, account_id: str, error: SendError) -> None:
+        reason = error.code or ("retryable" if error.retryable else "permanent")
+        CONNECTOR_ERRORS.labels(channel, reason).inc()
+
+    def breaker_changed(self, channel: str, account_id: str, state: str) -> None:
+        CIRCUIT_BREAKER_STATE.labels(f"{channel}:{account_id}").set(self._STATES[state])
 
 
 def count_accepted(message: Message) -> None:

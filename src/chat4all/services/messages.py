@@ -89,7 +89,8 @@ class MessageService:
             from_user_id=sender,
             to_user_ids=tuple(m for m in members if m != sender),
             payload=payload,
-            target_channels=target_channels or (INTERNAL_CHANNEL,),
+            # Empty: the router picks (internal, plus the recipient's linked channels).
+            target_channels=target_channels,
             reply_to_message_id=reply_to_message_id,
             metadata=metadata or {},
         )

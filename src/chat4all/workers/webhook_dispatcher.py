@@ -23,6 +23,7 @@ from chat4all.domain.webhooks import (
     next_attempt_delay,
     sign,
 )
+from chat4all.observability import metrics
 from chat4all.ports.clock import Clock
 from chat4all.ports.webhooks import (
     Claim,
@@ -131,6 +132,8 @@ class WebhookDispatcher:
             result = HttpResult(None, e.detail)
         elapsed_ms = round((self._clock.monotonic() - started) * 1000)
         attempt = Attempt(delivery.delivery_id, 0, at, elapsed_ms, result.status_code, result.error)
+        if not attempt.succeeded:
+            metrics.count_webhook_error(attempt.status_code)
         try:
             await self._store.finish_attempt(claim, self._outcome(claim, attempt))
         except Chat4AllError:

@@ -61,7 +61,7 @@ class RemoteMessages(RemoteClient):
             from_user_id=sender,
             to_user_ids=(),
             payload=payload,
-            target_channels=target_channels or (INTERNAL_CHANNEL,),
+            target_channels=target_channels,
             sequence_number=answer.sequence_number,
             status=DeliveryStatus(codec.status_text(answer.status)),
             status_history=(),

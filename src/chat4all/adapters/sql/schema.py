@@ -45,8 +45,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-CHANNEL_TYPES = ("whatsapp", "instagram", "telegram", "messenger", "internal")
-
 
 class UtcDateTime(TypeDecorator[datetime]):
     """A timezone-aware datetime stored as UTC and always read back as UTC.
@@ -128,9 +126,16 @@ user_channels = Table(
     _metadata_column("channel_metadata"),
     Column("verified", Boolean(), nullable=False, server_default=false()),
     _created_at(),
+    # The channel account a contact wrote to: Messenger and Instagram ids are page-scoped, so an
+    # identity is unique only within its account. NULL for identities users link themselves.
+    Column("account_id", String(100), nullable=True),
+    # Fallback order: the lowest first; a permanent failure moves on to the next. NULL: not in it.
+    Column("priority", Integer(), nullable=True),
     PrimaryKeyConstraint("id", name="pk_user_channels"),
     UniqueConstraint("user_id", "channel_type", name="uq_user_channels_user_id_channel_type"),
-    CheckConstraint(_in("channel_type", CHANNEL_TYPES), name="channel_type"),
+    UniqueConstraint(
+        "channel_type", "account_id", "channel_user_id", name="uq_user_channels_identity"
+    ),
     Index("idx_user_channels_user", "user_id"),
     Index("idx_user_channels_type", "channel_type"),
     Index("idx_user_channels_external", "channel_type", "channel_user_id"),
@@ -275,19 +280,61 @@ channel_configs = Table(
     Column("config", json_type(), nullable=False),
     Column("is_enabled", Boolean(), nullable=False, server_default=true()),
     _updated_at(),
+    # Several accounts per channel (numbers, bots, pages); the name is the webhook URL's.
+    Column("account_id", String(100), nullable=False),
     PrimaryKeyConstraint("id", name="pk_channel_configs"),
-    UniqueConstraint("channel_type", name="uq_channel_configs_channel_type"),
+    UniqueConstraint("channel_type", "account_id", name="uq_channel_configs_account"),
     Index("idx_channel_configs_type", "channel_type"),
 )
 
+# What went out on a channel: maps the platform's message id back to our message and
+# recipient (for its receipts), and makes a replayed delivery job a no-op.
+channel_messages = Table(
+    "channel_messages",
+    metadata,
+    Column("channel_type", String(50), nullable=False),
+    Column("account_id", String(100), nullable=False),
+    Column("platform_message_id", String(255), nullable=False),
+    Column("message_id", Uuid(), nullable=False),
+    Column("conversation_id", Uuid(), nullable=False),
+    Column("recipient_id", Uuid(), nullable=False),
+    Column("contact_id", String(255), nullable=False),
+    Column("sent_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint(
+        "channel_type", "account_id", "platform_message_id", name="pk_channel_messages"
+    ),
+    UniqueConstraint(
+        "message_id", "recipient_id", "channel_type", name="uq_channel_messages_delivery"
+    ),
+    Index("idx_channel_messages_contact", "channel_type", "account_id", "contact_id", "sent_at"),
+)
+
+# Delivery jobs that ran out of tries, with the reason; replaying one publishes it again.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Uuid(), nullable=False),
+    Column("channel_type", String(50), nullable=False),
+    Column("account_id", String(100), nullable=True),
+    Column("message_id", Uuid(), nullable=False),
+    Column("recipient_id", Uuid(), nullable=False),
+    Column("reason", Text(), nullable=False),
+    Column("job", json_type(), nullable=False),
+    _created_at(),
+    Column("replayed_at", UtcDateTime(), nullable=True),
+    PrimaryKeyConstraint("id", name="pk_dead_letters"),
+    Index("idx_dead_letters_created", "created_at"),
+)
+
 __all__ = [
-    "CHANNEL_TYPES",
     "NAMING_CONVENTION",
     "UtcDateTime",
     "access_tokens",
     "channel_configs",
+    "channel_messages",
     "conversation_members",
     "conversations",
+    "dead_letters",
     "json_type",
     "metadata",
     "user_channels",

@@ -23,7 +23,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from chat4all.api.rest.schemas import CHANNEL_PATTERN, MAX_TARGET_CHANNELS, storable_metadata
 from chat4all.domain.conversations import ConversationType, Member, Role
 from chat4all.domain.errors import InvalidInput
-from chat4all.domain.messages import INTERNAL_CHANNEL, MAX_SEQUENCE_NUMBER, Payload, PayloadType
+from chat4all.domain.messages import MAX_SEQUENCE_NUMBER, Payload, PayloadType
 from chat4all.domain.users import User
 from chat4all.ports.realtime import PresenceState
 from chat4all.services.interfaces import ConversationView, Frame
@@ -114,7 +114,8 @@ def target_channels(names: Sequence[str]) -> tuple[str, ...]:
     for name in names:
         if not _CHANNEL.match(name):
             raise InvalidInput(f"`target_channels`: {name!r} is not a channel name")
-    return tuple(dict.fromkeys(names)) or (INTERNAL_CHANNEL,)
+    # Empty: the router's default (internal plus the recipient's linked channels).
+    return tuple(dict.fromkeys(names))
 
 
 def sequence_number(value: int, field: str, minimum: int = 0) -> int:

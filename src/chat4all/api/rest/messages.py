@@ -12,8 +12,15 @@ from fastapi import APIRouter, Query, Response, status
 from chat4all.api.rest import cursors
 from chat4all.api.rest.deps import PROBLEM_RESPONSES, CallerDep
 from chat4all.api.rest.schemas import FilePayload, MessagePage, SendMessageOut, SendMessageRequest
+from chat4all.bootstrap import Platform
 from chat4all.domain.errors import InvalidInput
-from chat4all.domain.messages import MAX_SEQUENCE_NUMBER, Payload, PayloadType
+from chat4all.domain.messages import (
+    ALL_CHANNELS,
+    INTERNAL_CHANNEL,
+    MAX_SEQUENCE_NUMBER,
+    Payload,
+    PayloadType,
+)
 from chat4all.services.frames import message_view
 
 log = logging.getLogger(__name__)
@@ -45,7 +52,7 @@ async def send(
         conversation_id,
         body.message_id,
         payload,
-        tuple(dict.fromkeys(body.target_channels)) if body.target_channels else ("internal",),
+        tuple(dict.fromkeys(body.target_channels or ())),
         body.reply_to_message_id,
         body.metadata,
     )
@@ -58,6 +65,7 @@ async def send(
         "sequence_number": m.sequence_number,
         "status": "sent",
         "created_at": m.created_at.isoformat(),
+        "channels": _channel_results(caller.platform, m.target_channels),
     }
     headers = None if appended.created else {"Idempotent-Replayed": "true"}
     if log.isEnabledFor(logging.DEBUG):  # the hot path: no record built unless wanted
@@ -102,6 +110,17 @@ async def history(
 async def get_message(message_id: UUID, caller: CallerDep) -> dict[str, Any]:
     """The message with its status per recipient and channel, and its status history."""
     return message_view(await caller.platform.messages.get(caller.user_id, message_id))
+
+
+def _channel_results(platform: Platform, targets: tuple[str, ...]) -> dict[str, str]:
+    """Per requested channel: `queued` (a delivery job will be made per recipient) or
+    `unavailable` (no connector: it fails at once, with the reason in the message's status).
+    By default the router adds the recipients' linked channels; their statuses tell."""
+    installed = platform.channels.channel_types if platform.channels else []
+    names = [c for c in targets if c != ALL_CHANNELS] or [INTERNAL_CHANNEL]
+    return {
+        c: "queued" if c == INTERNAL_CHANNEL or c in installed else "unavailable" for c in names
+    } | ({c: "queued" for c in installed} if ALL_CHANNELS in targets else {})
 
 
 def _is_sequence(value: object) -> bool:

@@ -155,7 +155,9 @@ class SendMessageRequest(BaseModel):
     target_channels: list[ChannelName] | None = Field(
         None,
         max_length=MAX_TARGET_CHANNELS,
-        description='Channels to deliver on; default ["internal"].',
+        description='Channels to deliver on: names, or ["all"] for internal and every channel '
+        "the recipient linked; default: internal plus the recipient's linked channels (only "
+        "the first of their fallback order when they set one).",
     )
     reply_to_message_id: UUID | None = None
     metadata: Metadata = Field(default_factory=dict)
@@ -167,6 +169,10 @@ class SendMessageOut(BaseModel):
     sequence_number: int
     status: str
     created_at: datetime
+    channels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per requested channel: `queued`, or `unavailable` (no connector installed)",
+    )
 
 
 class MessagePage(BaseModel):
