@@ -79,7 +79,7 @@ async def test_metrics_count_requests_by_route_messages_and_deliveries(http, bas
     assert grew("chat4all_http_request_duration_seconds_count", **route, status="422") == 1
     # The raw path never becomes a label.
     assert not any(cid in str(labels) for _, labels in after)
-    assert grew("chat4all_messages_accepted_total", channel="internal") == 2
+    assert grew("chat4all_messages_accepted_total", channel="default") == 2
     assert grew("chat4all_message_delivery_latency_seconds_count", channel="internal") == 2
     lags = {dict(labels)["group"] for name, labels in after if name == "chat4all_bus_consumer_lag"}
     assert {"router", "delivery", "status"} <= lags
@@ -95,8 +95,7 @@ async def test_replayed_send_is_not_accepted_twice(http):
     after = await scrape(http)
     accepted = "chat4all_messages_accepted_total"
     assert (
-        value(after, accepted, channel="internal") - value(before, accepted, channel="internal")
-        == 1
+        value(after, accepted, channel="default") - value(before, accepted, channel="default") == 1
     )
 
 

@@ -129,7 +129,9 @@ class ChannelMetrics:
 
 
 def count_accepted(message: Message) -> None:
-    for channel in message.target_channels:
+    # No target channels means default routing (internal plus the recipients' linked channels),
+    # which the router decides later.
+    for channel in message.target_channels or ("default",):
         _accepted(channel).inc()
 
 

@@ -39,7 +39,7 @@ class ConsumerWorker(ABC):
         next_lag = self._clock.monotonic()
         try:
             while True:
-                records = await consumer.fetch(BATCH_SIZE, timeout=1.0)
+                records = await self._next_batch(consumer)
                 if records:
                     await self._handle_with_retries(consumer, records)
                 if self._clock.monotonic() >= next_lag:
@@ -47,6 +47,9 @@ class ConsumerWorker(ABC):
                     await self._report_lag(consumer)
         finally:
             await consumer.close()
+
+    async def _next_batch(self, consumer: Consumer) -> list[Record]:
+        return await consumer.fetch(BATCH_SIZE, timeout=1.0)
 
     async def _report_lag(self, consumer: Consumer) -> None:
         try:

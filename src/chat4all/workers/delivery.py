@@ -27,7 +27,7 @@ from chat4all.ports.bus import EventBus, Record
 from chat4all.ports.clock import Clock
 from chat4all.ports.realtime import RealtimeHub
 from chat4all.services.frames import message_new
-from chat4all.workers.base import BATCH_SIZE, ConsumerWorker
+from chat4all.workers.base import BATCH_SIZE, LAG_INTERVAL_SECONDS, ConsumerWorker
 from chat4all.workers.channel_sender import ChannelSender
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class DeliveryWorker(ConsumerWorker):
         lanes: dict[Lane, asyncio.Queue[Record]] = {}
         tasks: set[asyncio.Task[None]] = set()
         progress = asyncio.Event()
+        next_lag = self._clock.monotonic()
 
         async def drain(lane: Lane, queue: asyncio.Queue[Record]) -> None:
             while True:
@@ -104,6 +105,9 @@ class DeliveryWorker(ConsumerWorker):
                 ready = offsets.committable()
                 if ready:
                     await consumer.commit(ready)
+                if self._clock.monotonic() >= next_lag:
+                    next_lag = self._clock.monotonic() + LAG_INTERVAL_SECONDS
+                    await self._report_lag(consumer)
         finally:
             for task in tasks:
                 task.cancel()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from chat4all.domain.events import Topic
-from chat4all.ports.bus import EventBus, Record
+from chat4all.ports.bus import Consumer, EventBus, Record
 from chat4all.ports.clock import Clock
 from chat4all.services.channels import ChannelService
 from chat4all.workers.base import BATCH_SIZE, ConsumerWorker
@@ -28,21 +28,15 @@ class InboundWorker(ConsumerWorker):
         self._channels = channels
         self._window = reorder_window
 
-    async def run(self) -> None:
-        consumer = self._bus.consumer(self.group, self.topics)
-        try:
-            while True:
-                records = await consumer.fetch(BATCH_SIZE, timeout=1.0)
-                # Keep collecting until the webhooks pause for a window (or a batch is full).
-                while records and self._window > 0 and len(records) < BATCH_SIZE:
-                    more = await consumer.fetch(BATCH_SIZE - len(records), timeout=self._window)
-                    if not more:
-                        break
-                    records += more
-                if records:
-                    await self._handle_with_retries(consumer, records)
-        finally:
-            await consumer.close()
+    async def _next_batch(self, consumer: Consumer) -> list[Record]:
+        records = await consumer.fetch(BATCH_SIZE, timeout=1.0)
+        # Keep collecting until the webhooks pause for a window (or a batch is full).
+        while records and self._window > 0 and len(records) < BATCH_SIZE:
+            more = await consumer.fetch(BATCH_SIZE - len(records), timeout=self._window)
+            if not more:
+                break
+            records += more
+        return records
 
     async def handle(self, records: Sequence[Record]) -> None:
         messages = [r for r in records if r.event.data["kind"] == "message"]
