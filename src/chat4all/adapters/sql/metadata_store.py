@@ -7,6 +7,7 @@ ever see `AlreadyExists`, `InvalidInput`, `Conflict` and `Unavailable`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Concatenate, ParamSpec, TypeVar
@@ -70,6 +71,17 @@ class SqlMetadataStore:
         return await self._run(True, txn, *args, **kwargs)
 
     async def _run(
+        self,
+        write: bool,
+        txn: Callable[Concatenate[AsyncConnection, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        # Shielded: a caller cancelled mid-transaction (a stopping worker) must not leave the
+        # connection inside it; on SQLite that would hold the write lock for everyone else.
+        return await asyncio.shield(self._transact(write, txn, *args, **kwargs))
+
+    async def _transact(
         self,
         write: bool,
         txn: Callable[Concatenate[AsyncConnection, P], Awaitable[T]],
