@@ -60,7 +60,9 @@ def up(
 
     settings = _settings(data_dir, host=host, port=port)
     _configure_process(log_level)
-    application = create_app(lambda: build_embedded(settings), settings.max_request_body_bytes)
+    application = create_app(
+        lambda: build_embedded(settings), settings.max_request_body_bytes, settings.web_dir
+    )
     typer.echo(
         f"Chat4All {__version__} on http://{settings.host}:{settings.port} "
         f"(API docs at /docs, data in {settings.data_dir.resolve()})"
@@ -111,7 +113,9 @@ def serve(
         _run_roles(settings, wanted)
         return
     application = create_app(
-        lambda: _fail_clearly(build_cluster(settings, wanted)), settings.max_request_body_bytes
+        lambda: _fail_clearly(build_cluster(settings, wanted)),
+        settings.max_request_body_bytes,
+        settings.web_dir,
     )
     typer.echo(f"Chat4All {__version__} gateway on http://{settings.host}:{settings.port}")
     _run_http(application, settings, log_level)

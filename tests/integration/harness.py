@@ -35,7 +35,9 @@ def settings_for_tests(data_dir: Path, **overrides: Any) -> Settings:
 
 @contextlib.asynccontextmanager
 async def running_server(settings: Settings) -> AsyncIterator[str]:
-    app = create_app(lambda: build_embedded(settings), settings.max_request_body_bytes)
+    app = create_app(
+        lambda: build_embedded(settings), settings.max_request_body_bytes, settings.web_dir
+    )
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     )
