@@ -66,7 +66,7 @@ const MARK: Record<DeliveryStatus, string> = { sent: '✓', delivered: '✓✓',
               @if (m.payload.type === 'text') {
                 <p class="text">{{ m.payload.text }}</p>
               } @else {
-                <p class="file">📎 {{ m.payload.metadata?.filename ?? 'file' }}
+                <p class="file">File: {{ m.payload.metadata?.filename ?? 'file' }}
                   @if (m.payload.metadata?.size; as size) { <small>({{ size / 1024 | number: '1.0-0' }} KiB)</small> }
                   <button type="button" (click)="download(m)" [attr.aria-label]="'Download ' + (m.payload.metadata?.filename ?? 'file')">Download</button>
                 </p>
@@ -85,12 +85,12 @@ const MARK: Record<DeliveryStatus, string> = { sent: '✓', delivered: '✓✓',
           }
           @for (p of pending(); track p.message_id) {
             <li class="message mine pending" [attr.data-message-id]="p.message_id" data-status="queued">
-              <p class="text">{{ p.payload.type === 'text' ? p.payload.text : '📎 ' + (p.payload.metadata?.filename ?? 'file') }}</p>
+              <p class="text">{{ p.payload.type === 'text' ? p.payload.text : 'File: ' + (p.payload.metadata?.filename ?? 'file') }}</p>
               <span class="meta">
                 @if (store.refused()[p.message_id]; as why) {
                   <span class="error" role="alert">Not sent: {{ why }}</span>
                 } @else {
-                  <span aria-label="Waiting to send">🕓</span>
+                  <span>waiting to send</span>
                 }
               </span>
             </li>
@@ -112,7 +112,7 @@ const MARK: Record<DeliveryStatus, string> = { sent: '✓', delivered: '✓✓',
         }
         @if (error()) { <p class="error" role="alert">{{ error() }}</p> }
         <form class="composer" (ngSubmit)="send()">
-          <label class="attach button" aria-label="Attach a file">📎
+          <label class="attach button" aria-label="Attach a file">+ File
             <input type="file" (change)="attach($event)" class="visually-hidden" />
           </label>
           <textarea name="text" [(ngModel)]="text" (input)="store.typed(id())" (keydown.enter)="enter($event)"
@@ -134,9 +134,13 @@ export class ConversationComponent implements OnDestroy {
   readonly scroller = viewChild<ElementRef<HTMLElement>>('scroller');
   readonly conversation = computed(() => this.store.conversation(this.id()));
   readonly messages = computed(() => this.store.messages(this.id())());
-  readonly pending = computed(() =>
-    this.store.outgoing().filter((m) => m.conversation_id === this.id()),
-  );
+  readonly pending = computed(() => {
+    // Accepted a moment ago, the message shows in the history before it leaves the outbox.
+    const shown = new Set(this.messages().map((m) => m.message_id));
+    return this.store
+      .outgoing()
+      .filter((m) => m.conversation_id === this.id() && !shown.has(m.message_id));
+  });
   readonly uploads = computed(() =>
     this.uploader.uploads().filter((u) => u.conversationId === this.id()),
   );

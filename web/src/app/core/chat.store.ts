@@ -27,6 +27,7 @@ export interface ChatMessage extends Message {
 const PAGE = 50;
 const TYPING_EVERY_MS = 3000;
 const PRESENCE_EVERY_MS = 10_000;
+const RETRY_MS = 5000;
 
 /**
  * The client's state, as signals: conversations, their messages, receipts, typing, presence.
@@ -80,6 +81,7 @@ export class ChatStore {
     },
   });
   private ticker: ReturnType<typeof setInterval> | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private lastTyping = 0;
   private readonly onOnline = () => this.flush();
 
@@ -95,6 +97,7 @@ export class ChatStore {
   stop(): void {
     this.stream.stop();
     clearInterval(this.ticker);
+    clearTimeout(this.retryTimer);
     removeEventListener('online', this.onOnline);
     this.conversationMap.set({});
     this.histories.clear();
@@ -202,8 +205,13 @@ export class ChatStore {
     return message_id;
   }
 
-  flush(): Promise<void> {
-    return this.outbox.flush((m) => this.post(m));
+  /** Sends what the outbox holds; what must wait (offline, 5xx, 429) is tried again later. */
+  async flush(): Promise<void> {
+    clearTimeout(this.retryTimer);
+    await this.outbox.flush((m) => this.post(m));
+    if (this.outbox.pending().length > 0 && this.auth.user()) {
+      this.retryTimer = setTimeout(() => void this.flush(), RETRY_MS);
+    }
   }
 
   /** Moves my read watermark up to `sequenceNumber` (messages came into view). */

@@ -20,7 +20,7 @@ import { ApiError } from '../core/problem';
       </form>
       <h2>New group</h2>
       <form (ngSubmit)="startGroup()" aria-label="New group">
-        <label>Name <input name="name" [(ngModel)]="groupName" required /></label>
+        <label>Group name <input name="name" [(ngModel)]="groupName" required /></label>
         <label>Members (usernames, separated by commas or spaces)
           <input name="members" [(ngModel)]="groupMembers" />
         </label>

@@ -72,7 +72,7 @@ export class ShellComponent implements OnInit, OnDestroy {
     const last = c.last_message;
     if (!last) return 'No messages yet';
     const who = last.from_user_id === this.store.me() ? 'You' : this.store.nameOf(last.from_user_id);
-    return `${who}: ${last.type === 'text' ? last.text : '📎 file'}`;
+    return `${who}: ${last.type === 'text' ? last.text : 'a file'}`;
   }
 
   label(c: Conversation): string {
