@@ -20,19 +20,21 @@ STARTUP_SECONDS = 60
 
 
 class Gateway:
-    def __init__(self, data_dir: Path, log: Path) -> None:
+    def __init__(self, data_dir: Path, log: Path, **settings: str) -> None:
+        """`settings`: CHAT4ALL_* variables for the process, e.g. access_token_ttl_seconds."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._data_dir = data_dir
         self._log = log
         self._process: subprocess.Popen[bytes] | None = None
+        self._env = {f"CHAT4ALL_{name.upper()}": value for name, value in settings.items()}
 
     def start(self) -> None:
-        env = os.environ | {
-            "CHAT4ALL_WEB_DIR": str(WEB_BUILD),
+        cheap_hashing = {
             "CHAT4ALL_PASSWORD_HASH_TIME_COST": "1",
             "CHAT4ALL_PASSWORD_HASH_MEMORY_KIB": "1024",
         }
+        env = os.environ | cheap_hashing | {"CHAT4ALL_WEB_DIR": str(WEB_BUILD)} | self._env
         command = [sys.executable, "-m", "chat4all", "up", "--port", str(self.port)]
         with self._log.open("ab") as log:
             self._process = subprocess.Popen(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Route, expect
@@ -149,6 +150,27 @@ def test_survives_a_forced_disconnect_without_losing_or_duplicating(
     # Only the outage itself may show in the console (refused connections), nothing else.
     for person in (alice, bob):
         assert [e for e in person.errors if not _network_error(e)] == []
+
+
+def test_tokens_are_refreshed_silently(browser: Browser, tmp_path: Path):
+    gateway = Gateway(tmp_path / "data", tmp_path / "gateway.log", access_token_ttl_seconds="30")
+    gateway.start()
+    try:
+        alice = Person.arrive(browser, gateway.url).register()
+        bob = Person.arrive(browser, gateway.url).register()
+        alice.start_private(bob)
+        # Half-way through the token's 30 s life the client refreshes it on its own...
+        with alice.page.expect_response("**/v1/auth/refresh", timeout=40_000) as refreshed:
+            pass
+        assert refreshed.value.status == 200
+        # ... and goes on working past the first token's end.
+        with alice.page.expect_response("**/v1/auth/refresh", timeout=40_000):
+            pass
+        alice.send("still signed in")
+        expect(alice.delivered("still signed in")).to_have_attribute("data-status", "delivered")
+        assert alice.errors == []
+    finally:
+        gateway.stop()
 
 
 def _network_error(text: str) -> bool:

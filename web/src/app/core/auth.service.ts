@@ -4,13 +4,14 @@ import { Tokens, UserRef } from './models';
 import { ApiError } from './problem';
 
 const SESSION_KEY = 'chat4all.session';
-/** Refresh this long before the access token expires, so requests never carry a stale one. */
+/** Refresh this long before the access token expires (at most half its life), so requests
+ * never carry a stale one. */
 const REFRESH_MARGIN_MS = 60_000;
 
 interface Session {
   access_token: string;
   refresh_token: string;
-  expires_at: number; // epoch ms
+  refresh_at: number; // epoch ms
   user: UserRef;
 }
 
@@ -57,7 +58,7 @@ export class AuthService {
   async accessToken(): Promise<string> {
     const session = this.stored();
     if (!session) throw new ApiError(401, 'Signed out', 'sign in again');
-    if (session.expires_at - Date.now() > REFRESH_MARGIN_MS) return session.access_token;
+    if (Date.now() < session.refresh_at) return session.access_token;
     return this.refresh();
   }
 
@@ -72,7 +73,7 @@ export class AuthService {
   private async refreshLocked(stale: string | undefined): Promise<string> {
     const session = this.stored();
     if (!session) throw new ApiError(401, 'Signed out', 'sign in again');
-    const fresh = session.expires_at - Date.now() > REFRESH_MARGIN_MS;
+    const fresh = Date.now() < session.refresh_at;
     if (fresh && session.access_token !== stale) return session.access_token; // another tab did it
     try {
       const tokens = await post<Tokens>('/v1/auth/refresh', {
@@ -87,10 +88,11 @@ export class AuthService {
   }
 
   private save(tokens: Tokens, user: UserRef): void {
+    const lifetime = tokens.expires_in * 1000;
     const session: Session = {
       access_token: tokens.access_token,
       refresh_token: tokens.refresh_token,
-      expires_at: Date.now() + tokens.expires_in * 1000,
+      refresh_at: Date.now() + lifetime - Math.min(REFRESH_MARGIN_MS, lifetime / 2),
       user,
     };
     localStorage.setItem(SESSION_KEY, JSON.stringify(session));
@@ -108,7 +110,7 @@ export class AuthService {
     clearTimeout(this.refreshTimer);
     const session = this.stored();
     if (!session) return;
-    const due = Math.max(0, session.expires_at - Date.now() - REFRESH_MARGIN_MS);
+    const due = Math.max(0, session.refresh_at - Date.now());
     this.refreshTimer = setTimeout(() => {
       this.refresh().catch(() => this.scheduleRetry());
     }, due);
