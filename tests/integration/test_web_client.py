@@ -57,6 +57,10 @@ async def test_the_api_is_never_shadowed(built: httpx.AsyncClient):
         assert r.status_code == 404, path
         assert r.headers["content-type"] == "application/problem+json", path
     assert (await built.get("/openapi.json")).json()["info"]["title"] == "Chat4All"
+    # Other methods are the API's: an unknown path is a 404, a known one with a wrong method a 405.
+    assert (await built.post("/v1/nothing-here")).status_code == 404
+    assert (await built.post(f"/c/{uuid4()}")).status_code == 404
+    assert (await built.delete("/v1/conversations")).status_code == 405
 
 
 async def test_missing_files_and_escapes_are_404(built: httpx.AsyncClient):

@@ -65,6 +65,6 @@ def create_app(
         async def root() -> RedirectResponse:
             return RedirectResponse("/docs")
 
-    else:  # last: its catch-all route must come after every API route
+    else:
         webclient.install(app, web_dir)
     return app

@@ -1,23 +1,26 @@
 """The Angular web client (`web/`), served at `/` from its build output, on the API's origin.
 
-A path naming a built file gets that file; any other path outside the API is a client route
-(`/c/<id>`, `/settings`, ...) and gets `index.html`, so a reload or a shared link works. API
-paths are never answered with the page: an unknown `/v1/...` stays a problem+json 404.
+It is the router's fallback, not a route: it answers only requests no API route matched, so it
+never shadows one (whenever that route was added), and a wrong method on an API path stays a
+405. A GET for a built file gets that file; any other GET outside the API is a client route
+(`/c/<id>`, `/settings`, ...) and gets `index.html`, so a reload or a shared link works. An
+unknown `/v1/...` path stays a problem+json 404.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
 
-from chat4all.domain.errors import NotFound
-
-# Paths the page must never shadow, even for routes registered after this one.
+# Paths the page is never given for: what is not found there is an API 404.
 API_PREFIXES = ("v1/", "v1", "metrics", "healthz", "readyz", "docs", "redoc", "openapi.json")
-# Built file names carry a content hash: they never change, so browsers may keep them.
+# The build names its scripts and styles by content hash: they never change, browsers may keep
+# them. Everything else (index.html above all, which names the bundles) is checked each time.
 IMMUTABLE = "public, max-age=31536000, immutable"
+HASHED = (".js", ".css")
 
 NOT_BUILT = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Chat4All: web client not built</title></head><body style="font-family:sans-serif">
@@ -28,25 +31,33 @@ then reload. Expected in <code>{web_dir}</code> (<code>CHAT4ALL_WEB_DIR</code>).
 
 
 def install(app: FastAPI, web_dir: Path) -> None:
-    """Serve the client from `web_dir`. Call last: the catch-all route must come after the
-    API's routes."""
+    """Serve the client from `web_dir` for the requests no route of `app` matches."""
     root = web_dir.resolve()
-    router = APIRouter(include_in_schema=False)
+    not_found = app.router.default
 
-    @router.get("/{path:path}")
-    async def web_client(path: str) -> Response:
-        if path.startswith(API_PREFIXES):
-            raise NotFound(f"no such resource: /{path}")
-        index = root / "index.html"
-        if not index.is_file():
-            return HTMLResponse(NOT_BUILT.format(web_dir=web_dir), status_code=503)
-        file = (root / path).resolve()
-        if path and file.is_relative_to(root) and file.is_file():
-            cache = "no-cache" if file == index else IMMUTABLE
-            return FileResponse(file, headers={"Cache-Control": cache})
-        if "." in path.rsplit("/", 1)[-1]:  # a missing file, not a client route
-            raise NotFound(f"no such file: /{path}")
-        # no-cache: a new build's index.html (naming new bundles) is seen at the next load.
-        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+    async def fallback(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"].lstrip("/")
+        page = None
+        is_read = scope["type"] == "http" and scope["method"] in ("GET", "HEAD")
+        if is_read and not path.startswith(API_PREFIXES):
+            page = _page(root, web_dir, path)
+        if page is None:
+            await not_found(scope, receive, send)
+        else:
+            await page(scope, receive, send)
 
-    app.include_router(router)
+    app.router.default = fallback
+
+
+def _page(root: Path, web_dir: Path, path: str) -> Response | None:
+    """The response for a GET of `path`; None when it names a file the build lacks."""
+    index = root / "index.html"
+    if not index.is_file():
+        return HTMLResponse(NOT_BUILT.format(web_dir=web_dir), status_code=503)
+    file = (root / path).resolve()
+    if path and file.is_relative_to(root) and file.is_file():
+        cache = IMMUTABLE if file.suffix in HASHED else "no-cache"
+        return FileResponse(file, headers={"Cache-Control": cache})
+    if "." in path.rsplit("/", 1)[-1]:  # a missing file (an old bundle), not a client route
+        return None
+    return FileResponse(index, headers={"Cache-Control": "no-cache"})
