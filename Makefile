@@ -39,8 +39,8 @@ $(WEB_BUILT): $(WEB_MODULES) $(WEB_SOURCES)
 
 web: $(WEB_BUILT) ## build the web client into web/dist (served at / by `chat4all up`)
 
-web-test: $(WEB_MODULES) ## the web client's component tests (vitest, jsdom)
-	cd web && npx ng test --watch=false
+web-test: $(WEB_MODULES) ## the web client's format check (prettier) and component tests (vitest, jsdom)
+	cd web && npx prettier --check src && npx ng test --watch=false
 
 chromium: ## Debian's Chromium for the browser tests (installed once)
 	scripts/infra/chromium.sh

@@ -10,9 +10,16 @@ import { SignInComponent } from './signin/signin.component';
 
 const signedIn: CanActivateFn = () =>
   inject(AuthService).user() !== null || inject(Router).parseUrl('/signin');
+const signedOut: CanActivateFn = () =>
+  inject(AuthService).user() === null || inject(Router).parseUrl('/');
 
 export const routes: Routes = [
-  { path: 'signin', component: SignInComponent, title: 'Chat4All: sign in' },
+  {
+    path: 'signin',
+    component: SignInComponent,
+    canActivate: [signedOut],
+    title: 'Chat4All: sign in',
+  },
   {
     path: '',
     component: ShellComponent,

@@ -21,21 +21,31 @@ const CHANNELS = [
       <h2>My channels</h2>
       <ul class="linked">
         @for (c of linked(); track c.channel_type) {
-          <li><strong>{{ c.channel_type }}</strong> {{ c.channel_user_id }}</li>
+          <li>
+            <strong>{{ c.channel_type }}</strong> {{ c.channel_user_id }}
+          </li>
         } @empty {
           <li>No channel linked.</li>
         }
       </ul>
       <form (ngSubmit)="link()" aria-label="Link a channel">
-        <label>Channel
+        <label
+          >Channel
           <select name="type" [(ngModel)]="type">
-            @for (c of channels; track c.type) { <option [value]="c.type">{{ c.label }}</option> }
+            @for (c of channels; track c.type) {
+              <option [value]="c.type">{{ c.label }}</option>
+            }
           </select>
         </label>
-        <label>My id there <input name="channelUserId" [(ngModel)]="channelUserId" [placeholder]="hint()" required /></label>
+        <label
+          >My id there
+          <input name="channelUserId" [(ngModel)]="channelUserId" [placeholder]="hint()" required
+        /></label>
         <button type="submit" class="primary">Link</button>
       </form>
-      @if (error()) { <p class="error" role="alert">{{ error() }}</p> }
+      @if (error()) {
+        <p class="error" role="alert">{{ error() }}</p>
+      }
     </section>
   `,
 })

@@ -25,13 +25,26 @@ import { UploadsService } from '../core/uploads.service';
 import { MembersComponent } from './members.component';
 import { MessageDetailsComponent } from './message-details.component';
 
-const MARK: Record<DeliveryStatus, string> = { sent: '✓', delivered: '✓✓', read: '✓✓', failed: '!' };
+const MARK: Record<DeliveryStatus, string> = {
+  sent: '✓',
+  delivered: '✓✓',
+  read: '✓✓',
+  failed: '!',
+};
 
 /** One conversation: history (scrolling back loads older pages), live messages, receipts,
  * typing and presence, the composer with file uploads. */
 @Component({
   selector: 'app-conversation',
-  imports: [FormsModule, RouterLink, DatePipe, DecimalPipe, InViewDirective, MembersComponent, MessageDetailsComponent],
+  imports: [
+    FormsModule,
+    RouterLink,
+    DatePipe,
+    DecimalPipe,
+    InViewDirective,
+    MembersComponent,
+    MessageDetailsComponent,
+  ],
   template: `
     @if (conversation(); as c) {
       <section class="conversation" [attr.aria-label]="'Conversation with ' + store.title(c)">
@@ -42,12 +55,18 @@ const MARK: Record<DeliveryStatus, string> = { sent: '✓', delivered: '✓✓',
             <p class="presence" aria-live="polite">{{ status() }}</p>
           </div>
           @if (c.type === 'group') {
-            <button type="button" (click)="showMembers.set(!showMembers())" [attr.aria-expanded]="showMembers()">
+            <button
+              type="button"
+              (click)="showMembers.set(!showMembers())"
+              [attr.aria-expanded]="showMembers()"
+            >
               Members ({{ c.members.length }})
             </button>
           }
         </header>
-        @if (showMembers()) { <app-members [conversationId]="id()" /> }
+        @if (showMembers()) {
+          <app-members [conversationId]="id()" />
+        }
         @if (details(); as messageId) {
           <app-message-details [messageId]="messageId" (closed)="details.set(null)" />
         }
@@ -56,26 +75,46 @@ const MARK: Record<DeliveryStatus, string> = { sent: '✓', delivered: '✓✓',
             <li class="older" (appInView)="older()">Loading older messages…</li>
           }
           @for (m of messages(); track m.message_id) {
-            <li class="message" [class.mine]="m.from_user_id === me()" [attr.data-seq]="m.sequence_number"
-                [attr.data-message-id]="m.message_id"
-                [attr.data-status]="m.from_user_id === me() ? mark(m) : null"
-                (appInView)="seen(m)">
+            <li
+              class="message"
+              [class.mine]="m.from_user_id === me()"
+              [attr.data-seq]="m.sequence_number"
+              [attr.data-message-id]="m.message_id"
+              [attr.data-status]="m.from_user_id === me() ? mark(m) : null"
+              (appInView)="seen(m)"
+            >
               @if (c.type === 'group' && m.from_user_id !== me()) {
                 <span class="sender">{{ store.nameOf(m.from_user_id) }}</span>
               }
               @if (m.payload.type === 'text') {
                 <p class="text">{{ m.payload.text }}</p>
               } @else {
-                <p class="file">File: {{ m.payload.metadata?.filename ?? 'file' }}
-                  @if (m.payload.metadata?.size; as size) { <small>({{ size / 1024 | number: '1.0-0' }} KiB)</small> }
-                  <button type="button" (click)="download(m)" [attr.aria-label]="'Download ' + (m.payload.metadata?.filename ?? 'file')">Download</button>
+                <p class="file">
+                  File: {{ m.payload.metadata?.filename ?? 'file' }}
+                  @if (m.payload.metadata?.size; as size) {
+                    <small>({{ size / 1024 | number: '1.0-0' }} KiB)</small>
+                  }
+                  <button
+                    type="button"
+                    (click)="download(m)"
+                    [attr.aria-label]="'Download ' + (m.payload.metadata?.filename ?? 'file')"
+                  >
+                    Download
+                  </button>
                 </p>
               }
               <span class="meta">
                 <time>{{ m.created_at | date: 'shortTime' }}</time>
                 @if (m.from_user_id === me()) {
-                  <button type="button" class="mark" [attr.data-mark]="mark(m)" (click)="details.set(m.message_id)"
-                          [attr.aria-label]="markLabel(m) + '. Show delivery details'">{{ markText(m) }}</button>
+                  <button
+                    type="button"
+                    class="mark"
+                    [attr.data-mark]="mark(m)"
+                    (click)="details.set(m.message_id)"
+                    [attr.aria-label]="markLabel(m) + '. Show delivery details'"
+                  >
+                    {{ markText(m) }}
+                  </button>
                 }
               </span>
               @if (c.type === 'group' && m.from_user_id === me()) {
@@ -84,8 +123,18 @@ const MARK: Record<DeliveryStatus, string> = { sent: '✓', delivered: '✓✓',
             </li>
           }
           @for (p of pending(); track p.message_id) {
-            <li class="message mine pending" [attr.data-message-id]="p.message_id" data-status="queued">
-              <p class="text">{{ p.payload.type === 'text' ? p.payload.text : 'File: ' + (p.payload.metadata?.filename ?? 'file') }}</p>
+            <li
+              class="message mine pending"
+              [attr.data-message-id]="p.message_id"
+              data-status="queued"
+            >
+              <p class="text">
+                {{
+                  p.payload.type === 'text'
+                    ? p.payload.text
+                    : 'File: ' + (p.payload.metadata?.filename ?? 'file')
+                }}
+              </p>
               <span class="meta">
                 @if (store.refused()[p.message_id]; as why) {
                   <span class="error" role="alert">Not sent: {{ why }}</span>
@@ -99,24 +148,42 @@ const MARK: Record<DeliveryStatus, string> = { sent: '✓', delivered: '✓✓',
         @for (u of uploads(); track u.key) {
           <div class="upload" role="group" [attr.aria-label]="'Upload of ' + u.name">
             <span class="name">{{ u.name }}</span>
-            <progress [value]="u.sent" [max]="u.size" [attr.aria-label]="'Uploaded of ' + u.name"></progress>
-            <span class="percent">{{ (u.size ? (u.sent / u.size) * 100 : 100) | number: '1.0-0' }}%</span>
+            <progress
+              [value]="u.sent"
+              [max]="u.size"
+              [attr.aria-label]="'Uploaded of ' + u.name"
+            ></progress>
+            <span class="percent"
+              >{{ (u.size ? (u.sent / u.size) * 100 : 100) | number: '1.0-0' }}%</span
+            >
             @if (u.state === 'uploading') {
               <button type="button" (click)="uploader.pause(u.key)">Pause</button>
             } @else {
               <button type="button" (click)="uploader.resume(u.key)">Resume</button>
             }
             <button type="button" (click)="uploader.cancel(u.key)">Cancel</button>
-            @if (u.error) { <span class="error" role="alert">{{ u.error }}</span> }
+            @if (u.error) {
+              <span class="error" role="alert">{{ u.error }}</span>
+            }
           </div>
         }
-        @if (error()) { <p class="error" role="alert">{{ error() }}</p> }
+        @if (error()) {
+          <p class="error" role="alert">{{ error() }}</p>
+        }
         <form class="composer" (ngSubmit)="send()">
-          <label class="attach button" aria-label="Attach a file">+ File
+          <label class="attach button" aria-label="Attach a file"
+            >+ File
             <input type="file" (change)="attach($event)" class="visually-hidden" />
           </label>
-          <textarea name="text" [(ngModel)]="text" (input)="store.typed(id())" (keydown.enter)="enter($event)"
-                    rows="1" placeholder="Message" aria-label="Message"></textarea>
+          <textarea
+            name="text"
+            [(ngModel)]="text"
+            (input)="store.typed(id())"
+            (keydown.enter)="enter($event)"
+            rows="1"
+            placeholder="Message"
+            aria-label="Message"
+          ></textarea>
           <button type="submit" class="primary" [disabled]="!text.trim()">Send</button>
         </form>
       </section>
@@ -181,7 +248,8 @@ export class ConversationComponent implements OnDestroy {
       const el = untracked(() => this.scroller()?.nativeElement);
       if (!el || this.loadingOlder) return;
       const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 120;
-      if (atBottom) afterNextRender(() => (el.scrollTop = el.scrollHeight), { injector: this.injector });
+      if (atBottom)
+        afterNextRender(() => (el.scrollTop = el.scrollHeight), { injector: this.injector });
     });
   }
 

@@ -17,10 +17,15 @@ import { ApiError } from '../core/problem';
       <ul>
         @for (m of members(); track m.user_id) {
           <li>
-            <span class="name">{{ store.nameOf(m.user_id) }}{{ m.user_id === store.me() ? ' (you)' : '' }}</span>
+            <span class="name"
+              >{{ store.nameOf(m.user_id) }}{{ m.user_id === store.me() ? ' (you)' : '' }}</span
+            >
             @if (myRole() === 'owner' && m.user_id !== store.me()) {
-              <select [ngModel]="m.role" (ngModelChange)="setRole(m.user_id, $event)"
-                      [attr.aria-label]="'Role of ' + store.nameOf(m.user_id)">
+              <select
+                [ngModel]="m.role"
+                (ngModelChange)="setRole(m.user_id, $event)"
+                [attr.aria-label]="'Role of ' + store.nameOf(m.user_id)"
+              >
                 <option value="member">member</option>
                 <option value="admin">admin</option>
                 <option value="owner">owner</option>
@@ -29,23 +34,39 @@ import { ApiError } from '../core/problem';
               <span class="role">{{ m.role }}</span>
             }
             @if (m.user_id !== store.me() && canRemove(m.role)) {
-              <button type="button" (click)="remove(m.user_id)" [attr.aria-label]="'Remove ' + store.nameOf(m.user_id)">Remove</button>
+              <button
+                type="button"
+                (click)="remove(m.user_id)"
+                [attr.aria-label]="'Remove ' + store.nameOf(m.user_id)"
+              >
+                Remove
+              </button>
             }
           </li>
         }
       </ul>
       @if (myRole() !== 'member') {
         <form (ngSubmit)="add()" class="inline" aria-label="Add a member">
-          <input name="username" [(ngModel)]="username" placeholder="username" aria-label="Username to add" required />
+          <input
+            name="username"
+            [(ngModel)]="username"
+            placeholder="username"
+            aria-label="Username to add"
+            required
+          />
           <select name="role" [(ngModel)]="role" aria-label="Role of the new member">
             <option value="member">member</option>
-            @if (myRole() === 'owner') { <option value="admin">admin</option> }
+            @if (myRole() === 'owner') {
+              <option value="admin">admin</option>
+            }
           </select>
           <button type="submit">Add</button>
         </form>
       }
       <button type="button" (click)="leave()">Leave the group</button>
-      @if (error()) { <p class="error" role="alert">{{ error() }}</p> }
+      @if (error()) {
+        <p class="error" role="alert">{{ error() }}</p>
+      }
     </section>
   `,
 })

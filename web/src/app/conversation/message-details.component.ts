@@ -12,22 +12,37 @@ import { ApiError } from '../core/problem';
   selector: 'app-message-details',
   imports: [DatePipe, KeyValuePipe],
   template: `
-    <section class="details" role="dialog" aria-label="Delivery details" (keydown.escape)="closed.emit()">
+    <section
+      class="details"
+      role="dialog"
+      aria-label="Delivery details"
+      (keydown.escape)="closed.emit()"
+    >
       <header>
         <h3>Delivery details</h3>
         <button type="button" (click)="closed.emit()" aria-label="Close delivery details">✕</button>
       </header>
       @if (message(); as m) {
         <table>
-          <thead><tr><th scope="col">Recipient</th><th scope="col">Channel</th><th scope="col">Status</th><th scope="col">Since</th></tr></thead>
+          <thead>
+            <tr>
+              <th scope="col">Recipient</th>
+              <th scope="col">Channel</th>
+              <th scope="col">Status</th>
+              <th scope="col">Since</th>
+            </tr>
+          </thead>
           <tbody>
             @for (r of m.channel_delivery ?? {} | keyvalue; track r.key) {
               @for (c of r.value | keyvalue; track c.key) {
                 <tr [attr.data-channel]="c.key">
                   <td>{{ store.nameOf(r.key) }}</td>
                   <td>{{ c.key }}</td>
-                  <td class="status">{{ c.value.status }}
-                    @if (c.value.details?.['reason']; as reason) { <small>({{ reason }})</small> }
+                  <td class="status">
+                    {{ c.value.status }}
+                    @if (c.value.details?.['reason']; as reason) {
+                      <small>({{ reason }})</small>
+                    }
                   </td>
                   <td>{{ c.value.updated_at | date: 'medium' }}</td>
                 </tr>
@@ -36,7 +51,9 @@ import { ApiError } from '../core/problem';
           </tbody>
         </table>
       }
-      @if (error()) { <p class="error" role="alert">{{ error() }}</p> }
+      @if (error()) {
+        <p class="error" role="alert">{{ error() }}</p>
+      }
     </section>
   `,
 })

@@ -58,7 +58,7 @@ export class ChatStore {
   private readonly older = signal<Record<string, boolean>>({});
   private readonly loaded = new Set<string>();
   private readonly nameRequested = new Set<string>();
-  private readonly outbox = new Outbox(localStorage, (pending) => this.outgoing.set(pending));
+  private outbox = this.outboxOf('');
   private readonly stream = new StreamClient({
     url: async (refresh) => {
       const token = refresh ? await this.auth.refresh(true) : await this.auth.accessToken();
@@ -87,6 +87,7 @@ export class ChatStore {
 
   /** Starts the stream and sends what waits in the outbox; called once signed in. */
   start(): void {
+    this.outbox = this.outboxOf(this.me());
     this.outgoing.set(this.outbox.pending());
     this.stream.start();
     this.ticker = setInterval(() => this.now.set(Date.now()), 1000);
@@ -102,6 +103,10 @@ export class ChatStore {
     this.conversationMap.set({});
     this.histories.clear();
     this.loaded.clear();
+  }
+
+  private outboxOf(userId: string): Outbox {
+    return new Outbox(localStorage, `chat4all.outbox.${userId}`, (p) => this.outgoing.set(p));
   }
 
   me(): string {
@@ -383,7 +388,9 @@ export class ChatStore {
         ...m,
         last_delivered_sequence_number: delivered,
         last_read_sequence_number:
-          status === 'read' ? Math.max(m.last_read_sequence_number, seq) : m.last_read_sequence_number,
+          status === 'read'
+            ? Math.max(m.last_read_sequence_number, seq)
+            : m.last_read_sequence_number,
       };
     });
     this.patch(cid, { members });

@@ -19,15 +19,23 @@ function outgoing(id: string, text = id): Outgoing {
   };
 }
 
+const KEY = 'outbox.me';
+
 describe('Outbox', () => {
   it('keeps messages across a reload, with the id they were typed with', () => {
     const store = new MemoryStore();
-    new Outbox(store).add(outgoing('m1'));
-    expect(new Outbox(store).pending()).toEqual([outgoing('m1')]);
+    new Outbox(store, KEY).add(outgoing('m1'));
+    expect(new Outbox(store, KEY).pending()).toEqual([outgoing('m1')]);
+  });
+
+  it('keeps each user’s messages apart', () => {
+    const store = new MemoryStore();
+    new Outbox(store, 'outbox.alice').add(outgoing('m1'));
+    expect(new Outbox(store, 'outbox.bob').pending()).toEqual([]);
   });
 
   it('sends in the order typed and forgets what was sent', async () => {
-    const outbox = new Outbox(new MemoryStore());
+    const outbox = new Outbox(new MemoryStore(), KEY);
     ['m1', 'm2', 'm3'].forEach((id) => outbox.add(outgoing(id)));
     const sent: string[] = [];
     await outbox.flush(async (m) => {
@@ -39,7 +47,7 @@ describe('Outbox', () => {
   });
 
   it('stops at the first that must wait, and retries it with the same id later', async () => {
-    const outbox = new Outbox(new MemoryStore());
+    const outbox = new Outbox(new MemoryStore(), KEY);
     ['m1', 'm2', 'm3'].forEach((id) => outbox.add(outgoing(id)));
     const attempts: string[] = [];
     let online = false;
@@ -56,7 +64,7 @@ describe('Outbox', () => {
   });
 
   it('drops a message the server refused for good, and goes on', async () => {
-    const outbox = new Outbox(new MemoryStore());
+    const outbox = new Outbox(new MemoryStore(), KEY);
     ['bad', 'm2'].forEach((id) => outbox.add(outgoing(id)));
     const sent: string[] = [];
     await outbox.flush(async (m) => {
@@ -68,7 +76,7 @@ describe('Outbox', () => {
   });
 
   it('sends each message once when flushes overlap, including ones added meanwhile', async () => {
-    const outbox = new Outbox(new MemoryStore());
+    const outbox = new Outbox(new MemoryStore(), KEY);
     outbox.add(outgoing('m1'));
     const sent: string[] = [];
     let release!: () => void;
@@ -88,7 +96,7 @@ describe('Outbox', () => {
 
   it('tells who listens what is pending after each change', () => {
     const seen: number[] = [];
-    const outbox = new Outbox(new MemoryStore(), (pending) => seen.push(pending.length));
+    const outbox = new Outbox(new MemoryStore(), KEY, (pending) => seen.push(pending.length));
     outbox.add(outgoing('m1'));
     outbox.add(outgoing('m1', 'the same id again replaces it'));
     outbox.remove('m1');

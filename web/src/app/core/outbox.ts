@@ -15,8 +15,6 @@ export type SendOutcome = 'sent' | 'retry' | 'refused';
 /** What the outbox needs of `localStorage`. */
 export type KeyValueStore = Pick<Storage, 'getItem' | 'setItem'>;
 
-const KEY = 'chat4all.outbox';
-
 /**
  * Messages waiting to be sent, kept in localStorage so that a closed tab or a lost connection
  * loses nothing. `flush` sends them in the order typed and stops at the first one that must
@@ -26,13 +24,15 @@ const KEY = 'chat4all.outbox';
 export class Outbox {
   private flushing: Promise<void> | null = null;
 
+  /** `key`: where in the store; one per user, so nobody sends what another typed. */
   constructor(
     private readonly store: KeyValueStore,
+    private readonly key: string,
     private readonly onChange: (pending: Outgoing[]) => void = () => undefined,
   ) {}
 
   pending(): Outgoing[] {
-    const raw = this.store.getItem(KEY);
+    const raw = this.store.getItem(this.key);
     return raw ? (JSON.parse(raw) as Outgoing[]) : [];
   }
 
@@ -61,7 +61,7 @@ export class Outbox {
   }
 
   private write(pending: Outgoing[]): void {
-    this.store.setItem(KEY, JSON.stringify(pending));
+    this.store.setItem(this.key, JSON.stringify(pending));
     this.onChange(pending);
   }
 }

@@ -16,7 +16,10 @@ const mine: Message = {
   payload: { type: 'text', text: 'hi' },
   created_at: '2026-01-01T00:00:00Z',
   channel_delivery: {
-    bob: { internal: { status: 'delivered', updated_at: '' }, telegram: { status: 'failed', updated_at: '' } },
+    bob: {
+      internal: { status: 'delivered', updated_at: '' },
+      telegram: { status: 'failed', updated_at: '' },
+    },
     carol: { internal: { status: 'sent', updated_at: '' } },
   },
 };

@@ -89,7 +89,8 @@ async function connected() {
   return t;
 }
 
-const seqs = (messages: Message[]) => messages.map((m) => `${m.conversation_id}:${m.sequence_number}`);
+const seqs = (messages: Message[]) =>
+  messages.map((m) => `${m.conversation_id}:${m.sequence_number}`);
 
 describe('StreamClient', () => {
   it('goes online on ready and sends no resume before anything was seen', async () => {

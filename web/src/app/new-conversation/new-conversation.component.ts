@@ -15,18 +15,27 @@ import { ApiError } from '../core/problem';
     <section class="panel">
       <h2>New private conversation</h2>
       <form (ngSubmit)="startPrivate()" class="inline" aria-label="New private conversation">
-        <input name="username" [(ngModel)]="username" placeholder="username" aria-label="Username" required />
+        <input
+          name="username"
+          [(ngModel)]="username"
+          placeholder="username"
+          aria-label="Username"
+          required
+        />
         <button type="submit" class="primary" [disabled]="busy()">Start</button>
       </form>
       <h2>New group</h2>
       <form (ngSubmit)="startGroup()" aria-label="New group">
         <label>Group name <input name="name" [(ngModel)]="groupName" required /></label>
-        <label>Members (usernames, separated by commas or spaces)
+        <label
+          >Members (usernames, separated by commas or spaces)
           <input name="members" [(ngModel)]="groupMembers" />
         </label>
         <button type="submit" class="primary" [disabled]="busy()">Create group</button>
       </form>
-      @if (error()) { <p class="error" role="alert">{{ error() }}</p> }
+      @if (error()) {
+        <p class="error" role="alert">{{ error() }}</p>
+      }
     </section>
   `,
 })
@@ -51,12 +60,18 @@ export class NewConversationComponent {
     return this.create(async () => {
       const names = this.groupMembers.split(/[\s,]+/).filter(Boolean);
       const users = await Promise.all(names.map((n) => this.lookUp(n)));
-      return { type: 'group', members: users.map((u) => u.user_id), metadata: { name: this.groupName.trim() } };
+      return {
+        type: 'group',
+        members: users.map((u) => u.user_id),
+        metadata: { name: this.groupName.trim() },
+      };
     });
   }
 
   private async lookUp(username: string): Promise<UserRef> {
-    const user = await this.api.get<UserRef>(`/v1/users/by-username/${encodeURIComponent(username.trim())}`);
+    const user = await this.api.get<UserRef>(
+      `/v1/users/by-username/${encodeURIComponent(username.trim())}`,
+    );
     this.store.names.update((all) => ({ ...all, [user.user_id]: user.username }));
     return user;
   }

@@ -1,5 +1,5 @@
 import { DatePipe } from '@angular/common';
-import { Component, OnDestroy, OnInit, inject, signal } from '@angular/core';
+import { Component, OnDestroy, OnInit, effect, inject, signal } from '@angular/core';
 import { NavigationEnd, Router, RouterLink, RouterLinkActive, RouterOutlet } from '@angular/router';
 
 import { AuthService } from '../core/auth.service';
@@ -14,8 +14,13 @@ import { Conversation } from '../core/models';
     <div class="shell" [class.detail]="detail()">
       <header class="topbar">
         <a routerLink="/" class="brand">Chat4All</a>
-        <span class="connection" [attr.data-state]="store.connection()" role="status"
-              [attr.aria-label]="'Connection: ' + store.connection()">{{ store.connection() }}</span>
+        <span
+          class="connection"
+          [attr.data-state]="store.connection()"
+          role="status"
+          [attr.aria-label]="'Connection: ' + store.connection()"
+          >{{ store.connection() }}</span
+        >
         @if (store.outgoing().length) {
           <span class="queued" role="status">{{ store.outgoing().length }} waiting to send</span>
         }
@@ -26,18 +31,26 @@ import { Conversation } from '../core/models';
       </header>
       <nav class="sidebar" aria-label="Conversations">
         <a routerLink="/new" class="button primary new">New conversation</a>
-        @if (store.error()) { <p class="error" role="alert">{{ store.error() }}</p> }
+        @if (store.error()) {
+          <p class="error" role="alert">{{ store.error() }}</p>
+        }
         <ul class="conversations">
           @for (c of store.conversations(); track c.conversation_id) {
             <li>
-              <a [routerLink]="['/c', c.conversation_id]" routerLinkActive="active"
-                 [attr.aria-label]="label(c)" class="conversation-item">
+              <a
+                [routerLink]="['/c', c.conversation_id]"
+                routerLinkActive="active"
+                [attr.aria-label]="label(c)"
+                class="conversation-item"
+              >
                 <span class="title">{{ store.title(c) }}</span>
                 @if (c.unread_count > 0) {
                   <span class="unread" aria-hidden="true">{{ c.unread_count }}</span>
                 }
                 <span class="preview">{{ preview(c) }}</span>
-                <time class="when">{{ (c.last_message?.created_at ?? c.created_at) | date: 'short' }}</time>
+                <time class="when">{{
+                  c.last_message?.created_at ?? c.created_at | date: 'short'
+                }}</time>
               </a>
             </li>
           } @empty {
@@ -59,6 +72,13 @@ export class ShellComponent implements OnInit, OnDestroy {
     if (e instanceof NavigationEnd) this.detail.set(e.urlAfterRedirects !== '/');
   });
 
+  constructor() {
+    // The session can end by itself (a refresh token revoked elsewhere): back to sign in.
+    effect(() => {
+      if (this.auth.user() === null) void this.router.navigateByUrl('/signin');
+    });
+  }
+
   ngOnInit(): void {
     this.store.start();
   }
@@ -71,7 +91,8 @@ export class ShellComponent implements OnInit, OnDestroy {
   preview(c: Conversation): string {
     const last = c.last_message;
     if (!last) return 'No messages yet';
-    const who = last.from_user_id === this.store.me() ? 'You' : this.store.nameOf(last.from_user_id);
+    const who =
+      last.from_user_id === this.store.me() ? 'You' : this.store.nameOf(last.from_user_id);
     return `${who}: ${last.type === 'text' ? last.text : 'a file'}`;
   }
 

@@ -13,19 +13,46 @@ import { ApiError } from '../core/problem';
     <main class="signin">
       <h1>Chat4All</h1>
       <div class="tabs" role="tablist" aria-label="Account">
-        <button role="tab" type="button" [attr.aria-selected]="mode() === 'signin'" (click)="mode.set('signin')">Sign in</button>
-        <button role="tab" type="button" [attr.aria-selected]="mode() === 'register'" (click)="mode.set('register')">Register</button>
+        <button
+          role="tab"
+          type="button"
+          [attr.aria-selected]="mode() === 'signin'"
+          (click)="mode.set('signin')"
+        >
+          Sign in
+        </button>
+        <button
+          role="tab"
+          type="button"
+          [attr.aria-selected]="mode() === 'register'"
+          (click)="mode.set('register')"
+        >
+          Register
+        </button>
       </div>
       <form (ngSubmit)="submit()" [attr.aria-label]="mode() === 'signin' ? 'Sign in' : 'Register'">
-        <label>Username <input name="username" [(ngModel)]="username" autocomplete="username" required /></label>
+        <label
+          >Username <input name="username" [(ngModel)]="username" autocomplete="username" required
+        /></label>
         @if (mode() === 'register') {
-          <label>Email <input name="email" type="email" [(ngModel)]="email" autocomplete="email" required /></label>
+          <label
+            >Email
+            <input name="email" type="email" [(ngModel)]="email" autocomplete="email" required
+          /></label>
         }
-        <label>Password
-          <input name="password" type="password" [(ngModel)]="password" required
-                 [attr.autocomplete]="mode() === 'signin' ? 'current-password' : 'new-password'" />
+        <label
+          >Password
+          <input
+            name="password"
+            type="password"
+            [(ngModel)]="password"
+            required
+            [attr.autocomplete]="mode() === 'signin' ? 'current-password' : 'new-password'"
+          />
         </label>
-        @if (error()) { <p class="error" role="alert">{{ error() }}</p> }
+        @if (error()) {
+          <p class="error" role="alert">{{ error() }}</p>
+        }
         <button type="submit" class="primary" [disabled]="busy()">
           {{ mode() === 'signin' ? 'Sign in' : 'Create account' }}
         </button>
