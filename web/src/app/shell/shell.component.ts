@@ -91,9 +91,10 @@ export class ShellComponent implements OnInit, OnDestroy {
   preview(c: Conversation): string {
     const last = c.last_message;
     if (!last) return 'No messages yet';
-    const who =
-      last.from_user_id === this.store.me() ? 'You' : this.store.nameOf(last.from_user_id);
-    return `${who}: ${last.type === 'text' ? last.text : 'a file'}`;
+    const what = last.type === 'text' ? (last.text ?? '') : 'a file';
+    if (last.from_user_id === this.store.me()) return `You: ${what}`;
+    // In a private conversation the title already says who wrote.
+    return c.type === 'group' ? `${this.store.nameOf(last.from_user_id)}: ${what}` : what;
   }
 
   label(c: Conversation): string {
