@@ -35,7 +35,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group("browser"))
 
 
-@pytest.fixture(scope="session")
+# Per test, not per session: the sync API runs an event loop in the thread while it is open,
+# which would break the asyncio tests that an xdist worker runs after these.
+@pytest.fixture
 def playwright() -> Iterator[Playwright]:
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         raise AssertionError(f"{CHROMIUM} is missing; install it with scripts/infra/chromium.sh")
@@ -45,7 +47,7 @@ def playwright() -> Iterator[Playwright]:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield browser

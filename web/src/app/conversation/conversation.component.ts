@@ -72,7 +72,11 @@ const MARK: Record<DeliveryStatus, string> = {
         }
         <ol class="messages" #scroller aria-label="Messages" aria-live="polite" tabindex="0">
           @if (store.hasOlder(id())) {
-            <li class="older" (appInView)="older()">Loading older messages…</li>
+            <!-- A new element per oldest message: observing it anew tells whether it is in view
+                 still, when a page did not push it out. -->
+            @for (oldest of [messages()[0]?.sequence_number]; track oldest) {
+              <li class="older" (appInView)="older()">Loading older messages…</li>
+            }
           }
           @for (m of messages(); track m.message_id) {
             <li
@@ -275,7 +279,7 @@ export class ConversationComponent implements OnDestroy {
   /** A message came into view: it is read, if this window is the one being looked at. */
   seen(m: ChatMessage): void {
     if (m.from_user_id === this.me() || document.visibilityState !== 'visible') return;
-    void this.store.markRead(this.id(), m.sequence_number);
+    this.store.markRead(this.id(), m.sequence_number);
   }
 
   async older(): Promise<void> {
@@ -285,16 +289,15 @@ export class ConversationComponent implements OnDestroy {
     const fromBottom = el.scrollHeight - el.scrollTop;
     try {
       await this.store.loadOlder(this.id());
+    } catch (e) {
+      this.error.set(e instanceof ApiError ? e.detail : String(e));
     } finally {
-      // Keep the message being read where it was while older ones appear above it.
-      afterNextRender(
-        () => {
-          el.scrollTop = el.scrollHeight - fromBottom;
-          this.loadingOlder = false;
-        },
-        { injector: this.injector },
-      );
+      this.loadingOlder = false;
     }
+    // Keep the message being read where it was while older ones appear above it.
+    afterNextRender(() => (el.scrollTop = el.scrollHeight - fromBottom), {
+      injector: this.injector,
+    });
   }
 
   send(): void {

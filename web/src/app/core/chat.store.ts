@@ -28,6 +28,7 @@ const PAGE = 50;
 const TYPING_EVERY_MS = 3000;
 const PRESENCE_EVERY_MS = 10_000;
 const RETRY_MS = 5000;
+const READ_BATCH_MS = 250;
 
 /**
  * The client's state, as signals: conversations, their messages, receipts, typing, presence.
@@ -58,6 +59,7 @@ export class ChatStore {
   private readonly older = signal<Record<string, boolean>>({});
   private readonly loaded = new Set<string>();
   private readonly nameRequested = new Set<string>();
+  private readonly readsDue = new Set<string>();
   private outbox = this.outboxOf('');
   private readonly stream = new StreamClient({
     url: async (refresh) => {
@@ -219,8 +221,9 @@ export class ChatStore {
     }
   }
 
-  /** Moves my read watermark up to `sequenceNumber` (messages came into view). */
-  async markRead(conversationId: string, sequenceNumber: number): Promise<void> {
+  /** Moves my read watermark up to `sequenceNumber` (messages came into view). Shown at once;
+   * told to the server once for all the messages that come into view together. */
+  markRead(conversationId: string, sequenceNumber: number): void {
     const before = this.member(conversationId, this.me())?.last_read_sequence_number;
     if (before === undefined || before >= sequenceNumber) return;
     this.raiseWatermarks(conversationId, this.me(), sequenceNumber, 'read');
@@ -228,9 +231,17 @@ export class ChatStore {
       (m) => m.sequence_number > sequenceNumber && m.from_user_id !== this.me(),
     ).length;
     this.patch(conversationId, { unread_count: others });
+    if (this.readsDue.has(conversationId)) return; // the post already due takes the new mark
+    this.readsDue.add(conversationId);
+    setTimeout(() => void this.postRead(conversationId, before), READ_BATCH_MS);
+  }
+
+  private async postRead(conversationId: string, before: number): Promise<void> {
+    this.readsDue.delete(conversationId);
+    const upTo = this.member(conversationId, this.me())?.last_read_sequence_number ?? 0;
     try {
       await this.api.post(`/v1/conversations/${conversationId}/read`, {
-        up_to_sequence_number: sequenceNumber,
+        up_to_sequence_number: upTo,
       });
     } catch (e) {
       this.lowerReadWatermark(conversationId, before); // so the next message in view retries
