@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 
 # Paths the page is never given for: what is not found there is an API 404.
-API_PREFIXES = ("v1/", "v1", "metrics", "healthz", "readyz", "docs", "redoc", "openapi.json")
+API_PREFIXES = ("v1", "metrics", "healthz", "readyz", "docs", "redoc", "openapi.json")
 # The build names its scripts and styles by content hash: they never change, browsers may keep
 # them. Everything else (index.html above all, which names the bundles) is checked each time.
 IMMUTABLE = "public, max-age=31536000, immutable"

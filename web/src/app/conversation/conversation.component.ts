@@ -239,6 +239,7 @@ export class ConversationComponent implements OnDestroy {
   text = '';
   private stopPresence: () => void = () => undefined;
   private loadingOlder = false;
+  private olderAgain = false;
 
   constructor() {
     effect(() => {
@@ -284,8 +285,13 @@ export class ConversationComponent implements OnDestroy {
 
   async older(): Promise<void> {
     const el = this.scroller()?.nativeElement;
-    if (!el || this.loadingOlder) return;
+    if (!el) return;
+    if (this.loadingOlder) {
+      this.olderAgain = true; // the top came into view again meanwhile: load on after this page
+      return;
+    }
     this.loadingOlder = true;
+    this.olderAgain = false;
     const fromBottom = el.scrollHeight - el.scrollTop;
     try {
       await this.store.loadOlder(this.id());
@@ -298,6 +304,7 @@ export class ConversationComponent implements OnDestroy {
     afterNextRender(() => (el.scrollTop = el.scrollHeight - fromBottom), {
       injector: this.injector,
     });
+    if (this.olderAgain) void this.older();
   }
 
   send(): void {

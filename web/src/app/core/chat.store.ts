@@ -59,7 +59,8 @@ export class ChatStore {
   private readonly older = signal<Record<string, boolean>>({});
   private readonly loaded = new Set<string>();
   private readonly nameRequested = new Set<string>();
-  private readonly readsDue = new Set<string>();
+  /** conversation -> the read mark to tell the server at the next batch */
+  private readonly readsDue = new Map<string, number>();
   private outbox = this.outboxOf('');
   private readonly stream = new StreamClient({
     url: async (refresh) => {
@@ -231,14 +232,15 @@ export class ChatStore {
       (m) => m.sequence_number > sequenceNumber && m.from_user_id !== this.me(),
     ).length;
     this.patch(conversationId, { unread_count: others });
-    if (this.readsDue.has(conversationId)) return; // the post already due takes the new mark
-    this.readsDue.add(conversationId);
+    const due = this.readsDue.get(conversationId);
+    this.readsDue.set(conversationId, Math.max(due ?? 0, sequenceNumber));
+    if (due !== undefined) return; // the post already due takes the new mark
     setTimeout(() => void this.postRead(conversationId, before), READ_BATCH_MS);
   }
 
   private async postRead(conversationId: string, before: number): Promise<void> {
+    const upTo = this.readsDue.get(conversationId) ?? 0;
     this.readsDue.delete(conversationId);
-    const upTo = this.member(conversationId, this.me())?.last_read_sequence_number ?? 0;
     try {
       await this.api.post(`/v1/conversations/${conversationId}/read`, {
         up_to_sequence_number: upTo,
@@ -289,8 +291,41 @@ export class ChatStore {
   /** Replaces a conversation after a change to its members. */
   upsert(conversation: Conversation): void {
     const known = this.conversation(conversation.conversation_id);
-    const merged = known ? { ...known, ...conversation } : conversation;
+    const merged = known ? this.fresher(known, conversation) : conversation;
     this.conversationMap.update((all) => ({ ...all, [conversation.conversation_id]: merged }));
+  }
+
+  /** The server's members and roles, but what this client saw since (the last message, the
+   * unread count, watermarks moved by live statuses or by reading) where it is further. */
+  private fresher(known: Conversation, fetched: Conversation): Conversation {
+    const before = new Map(known.members.map((m) => [m.user_id, m]));
+    const members = fetched.members.map((m) => {
+      const seen = before.get(m.user_id);
+      if (!seen) return m;
+      return {
+        ...m,
+        last_delivered_sequence_number: Math.max(
+          m.last_delivered_sequence_number,
+          seen.last_delivered_sequence_number,
+        ),
+        last_read_sequence_number: Math.max(
+          m.last_read_sequence_number,
+          seen.last_read_sequence_number,
+        ),
+      };
+    });
+    const live = known.last_sequence_number >= fetched.last_sequence_number;
+    return {
+      ...fetched,
+      members,
+      ...(live
+        ? {
+            last_sequence_number: known.last_sequence_number,
+            last_message: known.last_message,
+            unread_count: known.unread_count,
+          }
+        : {}),
+    };
   }
 
   forget(conversationId: string): void {
@@ -333,12 +368,12 @@ export class ChatStore {
 
   private onMessage(message: Message): void {
     const cid = message.conversation_id;
+    this.merge(cid, [message]); // kept even before the conversation is known, or its page loaded
     const known = this.conversation(cid);
     if (!known) {
       void this.loadConversations(); // a conversation started by someone else
       return;
     }
-    this.merge(cid, [message]); // a history page still loading merges with it
     if (message.sequence_number <= known.last_sequence_number) return; // seen (e.g. my own)
     const mine = message.from_user_id === this.me();
     this.patch(cid, {
