@@ -7,7 +7,7 @@ STAMP := $(VENV)/.synced
 PROTOS := $(wildcard proto/chat4all/v1/*.proto)
 GENERATED := src/chat4all/v1/.generated
 
-.PHONY: up test test-fast lint bench clean infra cluster-up proto tus-js
+.PHONY: up test test-fast lint bench clean infra cluster-up proto tus-js web web-test chromium
 
 $(UV):  # uv itself, when the machine has none (Debian's own Python needs the second form)
 	python3 -m pip install --user --quiet uv || \
@@ -23,7 +23,29 @@ $(GENERATED): $(PROTOS) scripts/gen_proto.py $(STAMP)
 
 proto: $(GENERATED) ## generate the gRPC code from proto/ (every target below does it first)
 
-up: $(STAMP) $(GENERATED) ## start the embedded platform on http://127.0.0.1:8080 (data in ./data)
+# The web client (web/, Angular): npm ci when the lock file changes, a build when web/ changes.
+WEB_MODULES := web/node_modules/.installed
+WEB_BUILT := web/dist/.built
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) \
+	$(wildcard web/*.json)
+
+$(WEB_MODULES): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+$(WEB_BUILT): $(WEB_MODULES) $(WEB_SOURCES)
+	cd web && npx ng build
+	@touch $@
+
+web: $(WEB_BUILT) ## build the web client into web/dist (served at / by `chat4all up`)
+
+web-test: $(WEB_MODULES) ## the web client's format check (prettier) and component tests (vitest, jsdom)
+	cd web && npx prettier --check src && npx ng test --watch=false
+
+chromium: ## Debian's Chromium for the browser tests (installed once)
+	scripts/infra/chromium.sh
+
+up: $(STAMP) $(GENERATED) $(WEB_BUILT) ## start the embedded platform on http://127.0.0.1:8080 (data in ./data)
 	$(UV) run chat4all up --data-dir data
 
 lint: $(STAMP) $(GENERATED) ## ruff and mypy
@@ -44,10 +66,10 @@ $(TUS_JS)/node_modules/.package-lock.json: $(TUS_JS)/package.json $(TUS_JS)/pack
 
 tus-js: $(TUS_JS)/node_modules/.package-lock.json ## tus-js-client for the upload tests (npm ci)
 
-test: $(STAMP) $(GENERATED) lint infra tus-js ## every test, on every real server, including the slow ones
+test: $(STAMP) $(GENERATED) lint infra tus-js chromium web web-test ## every test, on every real server, including the slow ones
 	$(UV) run pytest -n auto --dist loadgroup -q
 
-SERVER_MARKS := postgres or redis or etcd or kafka or mongo or minio
+SERVER_MARKS := postgres or redis or etcd or kafka or mongo or minio or browser
 test-fast: $(STAMP) $(GENERATED) ## the quick loop: no slow tests, no servers, no lint
 	$(UV) run pytest -n auto -q -m "not slow and not ($(SERVER_MARKS))"
 
@@ -58,4 +80,4 @@ bench: $(STAMP) $(GENERATED) infra ## load scenarios, embedded then cluster; thr
 	$(UV) run python -m bench.cluster
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache src/chat4all/v1
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache src/chat4all/v1 web/dist web/node_modules

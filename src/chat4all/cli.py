@@ -68,7 +68,10 @@ def up(
     settings = _settings(data_dir, host=host, port=port)
     _configure_process(settings, log_level, "embedded")
     application = create_app(
-        lambda: build_embedded(settings), settings.max_request_body_bytes, settings.admin_token
+        lambda: build_embedded(settings),
+        settings.max_request_body_bytes,
+        admin_token=settings.admin_token,
+        web_dir=settings.web_dir,
     )
     typer.echo(
         f"Chat4All {__version__} on http://{settings.host}:{settings.port} "
@@ -135,7 +138,8 @@ def serve(
     application = create_app(
         lambda: _fail_clearly(build_cluster(settings, wanted)),
         settings.max_request_body_bytes,
-        settings.admin_token,
+        admin_token=settings.admin_token,
+        web_dir=settings.web_dir,
     )
     typer.echo(f"Chat4All {__version__} gateway on http://{settings.host}:{settings.port}")
     _run_http(application, settings, log_level)

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     data_dir: Path = Path("data")
+    # The web client's build output (`make web`), served at `/`.
+    web_dir: Path = Path("web/dist/web/browser")
 
     # The metadata store. Unset: a SQLite file in data_dir (embedded), or the local
     # PostgreSQL that scripts/infra/ starts (cluster).

@@ -45,7 +45,12 @@ async def running_server(
             await adjust(platform)
         return platform
 
-    app = create_app(build, settings.max_request_body_bytes, settings.admin_token)
+    app = create_app(
+        build,
+        settings.max_request_body_bytes,
+        admin_token=settings.admin_token,
+        web_dir=settings.web_dir,
+    )
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from chat4all import __version__
-from chat4all.api import problems, ws
+from chat4all.api import problems, webclient, ws
 from chat4all.api.instrument import Instrumented
 from chat4all.api.limits import BodyLimit
 from chat4all.api.rest import (
@@ -36,10 +37,13 @@ with per-recipient statuses (sent, delivered, read, failed) and a real-time stre
 def create_app(
     platform_factory: Callable[[], Awaitable[Platform]],
     max_body_size: int = 1 << 20,
+    *,
     admin_token: str | None = None,
+    web_dir: Path | None = None,
 ) -> FastAPI:
     """The app; `platform_factory` builds the wired platform when the server starts. Request
-    bodies over `max_body_size` bytes are refused with a 413 before they are read whole."""
+    bodies over `max_body_size` bytes are refused with a 413 before they are read whole. With
+    `web_dir`, the web client's build output is served at `/`; without, `/` shows the docs."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -76,9 +80,12 @@ def create_app(
     app.include_router(ws.router)
     document_bearer_auth(app, routers)
 
-    @app.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
-        # The web client will live here; until then, the API's documentation.
-        return RedirectResponse("/docs")
+    if web_dir is None:
 
+        @app.get("/", include_in_schema=False)
+        async def root() -> RedirectResponse:
+            return RedirectResponse("/docs")
+
+    else:
+        webclient.install(app, web_dir)
     return app

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from chat4all.api.rest.deps import PROBLEM_RESPONSES, CallerDep
 from chat4all.api.rest.schemas import PresenceOut, UserOut
-from chat4all.domain.errors import InvalidInput
+from chat4all.domain.errors import InvalidInput, NotFound, Unauthenticated
 
 router = APIRouter(prefix="/v1", tags=["users"], responses=PROBLEM_RESPONSES)
 
@@ -41,3 +41,13 @@ async def presence(
         raise InvalidInput("give between 1 and 100 user ids")
     states = await caller.platform.presence.states(ids)
     return [PresenceOut(user_id=s.user_id, online=s.online, last_seen=s.last_seen) for s in states]
+
+
+@router.get("/users/{user_id}")
+async def by_id(user_id: UUID, caller: CallerDep) -> UserOut:
+    """Name a user seen by id (a member, a sender). Only the id and username are shown."""
+    try:
+        user = await caller.platform.auth.get_user(user_id)
+    except Unauthenticated as e:  # what get_user says of a caller whose account is gone
+        raise NotFound(f"no user has the id {user_id}") from e
+    return UserOut(user_id=user.user_id, username=user.username)
