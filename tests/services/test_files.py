@@ -155,7 +155,7 @@ async def test_an_upload_resumed_elsewhere_is_hashed_from_storage(platform, stor
     other = service(platform, stores, clock)  # another gateway: no hasher for this upload
     done = await other.append(alice, record.file_id, 4000, pieces(data[4000:]))
     assert done.checksum == "sha256:" + hashlib.sha256(data).hexdigest()
-    url = await other.signed_download_url(record.file_id)
+    url = (await other.link_for_channel(record.file_id)).url
     query = dict(p.split("=") for p in url.split("?")[1].split("&"))
     download = await first.download(
         record.file_id, int(query["expires"]), query["signature"], "bytes=10-19"

@@ -217,6 +217,7 @@ def wire(
             clock,
             sender_policy(settings),
             delivery_listener or metrics.ChannelMetrics(),
+            files=files,
         )
     workers: dict[str, Worker] = {
         "relay": OutboxRelay(store, bus).run,

@@ -76,6 +76,14 @@ class _Hasher:
     sha256: Any  # hashlib's object
 
 
+@dataclass(frozen=True)
+class ChannelFile:
+    url: str
+    filename: str
+    mime_type: str
+    size_bytes: int
+
+
 class FileService:
     def __init__(
         self,
@@ -343,13 +351,14 @@ class FileService:
         record = await self._readable(reader, file_id)
         return record, self._link(record) if record.complete else None
 
-    async def signed_download_url(self, file_id: UUID) -> str:
-        """A download link valid for the policy's `link_ttl` (for connectors: a file too large
-        for a channel goes as this link)."""
+    async def link_for_channel(self, file_id: UUID) -> ChannelFile:
+        """A completed file as an external platform fetches it: a signed link valid for the
+        policy's `link_ttl`, absolute when `public_base_url` is set (relative otherwise, which
+        no platform can fetch: the sender says so)."""
         record = await self._files.get(file_id)
         if record is None or not record.complete:
             raise NotFound(f"no completed file {file_id}")
-        return self._link(record)
+        return ChannelFile(self._link(record), record.filename, record.mime_type, record.size_bytes)
 
     def _link(self, record: FileRecord) -> str:
         expires = int((self._clock.now() + self._policy.link_ttl).timestamp())

@@ -9,16 +9,20 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID, uuid4
 
 from chat4all.domain.delivery import BreakerState, CircuitBreaker, RetryPolicy
+from chat4all.domain.errors import NotFound
 from chat4all.domain.events import Event, Topic, status_changed
 from chat4all.domain.messages import StatusChange
 from chat4all.domain.status import DeliveryStatus
 from chat4all.ports.channels import ChannelDirectory, DeadLetter, SentOnChannel
 from chat4all.ports.clock import Clock
 from chat4all.ports.connectors import ChannelAccount, Connector, OutboundMessage, SendError
+
+if TYPE_CHECKING:
+    from chat4all.services.files import ChannelFile
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,12 @@ class DeliveryListener(Protocol):
     def send_failed(self, channel: str, account_id: str, error: SendError) -> None: ...
 
     def breaker_changed(self, channel: str, account_id: str, state: BreakerState) -> None: ...
+
+
+class FileLinks(Protocol):
+    """Where a file message's link comes from (the file service)."""
+
+    async def link_for_channel(self, file_id: UUID) -> ChannelFile: ...
 
 
 class NoListener:
@@ -57,12 +67,14 @@ class ChannelSender:
         policy: SenderPolicy,
         listener: DeliveryListener | None = None,
         rng: random.Random | None = None,
+        files: FileLinks | None = None,
     ) -> None:
         self._directory = directory
         self._connectors = connectors
         self._clock = clock
         self._policy = policy
         self._listener = listener or NoListener()
+        self._files = files
         self._rng = rng or random.Random()
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
         self._accounts: dict[tuple[str, str | None], tuple[float, ChannelAccount | None]] = {}
@@ -80,14 +92,9 @@ class ChannelSender:
         account = await self._account(channel, job.get("account_id"))
         if account is None:
             return await self._give_up(job, f"no enabled {channel} account to send from")
-        problem = _beyond_limits(connector, message)
-        if problem:
-            return await self._give_up(job, problem)
-        outbound = OutboundMessage(
-            to=job["contact_id"],
-            text=message["payload"].get("text"),
-            reference=str(message_id),
-        )
+        outbound, details = await self._outbound(connector, job)
+        if isinstance(outbound, str):
+            return await self._give_up(job, outbound)
         outcome = await self._send_with_retries(connector, account, outbound)
         if isinstance(outcome, SendError):
             return await self._give_up(job, outcome.reason, outcome.code)
@@ -105,7 +112,7 @@ class ChannelSender:
             )
         )
         now = self._clock.now()
-        details = {"platform_message_id": platform_id, "account_id": account.account_id}
+        details |= {"platform_message_id": platform_id, "account_id": account.account_id}
         change = StatusChange(
             message_id,
             UUID(message["conversation_id"]),
@@ -224,6 +231,49 @@ class ChannelSender:
         )
         return events
 
+    async def _outbound(
+        self, connector: Connector, job: dict[str, Any]
+    ) -> tuple[OutboundMessage | str, dict[str, Any]]:
+        """What goes to the platform, and notes for the status history; or why nothing can."""
+        message, channel = job["message"], connector.channel_type
+        payload, caps = message["payload"], connector.capabilities
+        to, reference = job["contact_id"], message["message_id"]
+        if payload.get("type", "text") == "text":
+            text = payload.get("text") or ""
+            if len(text) > caps.text_limit:
+                return (
+                    f"the text is {len(text)} characters; {channel} takes at most {caps.text_limit}",
+                    {},
+                )
+            return OutboundMessage(to=to, text=text, reference=reference), {}
+        if self._files is None:
+            return f"files cannot be sent to {channel}: this process has no file service", {}
+        try:
+            file = await self._files.link_for_channel(UUID(payload["file_reference"]["file_id"]))
+        except NotFound as e:
+            return e.detail, {}
+        if not file.url.startswith(("https://", "http://")):
+            return "CHAT4ALL_PUBLIC_BASE_URL is not set, so no platform can fetch the file", {}
+        kind = file_kind(file.mime_type)
+        limit = caps.file_limits.get(kind, 0)
+        if file.size_bytes <= limit:
+            return OutboundMessage(
+                to=to,
+                file_url=file.url,
+                file_kind=kind,
+                filename=file.filename,
+                reference=reference,
+            ), {}
+        # Too large for the channel: the contact still gets it, as a link (never silence).
+        text = f"{file.filename} ({_size(file.size_bytes)}): {file.url}"
+        reason = f"{channel} takes {kind} files up to {_size(limit)}; sent as a link"
+        if len(text) > caps.text_limit:
+            return f"the file is too large for {channel} and its link too long for a text", {}
+        return OutboundMessage(to=to, text=text, reference=reference), {
+            "as": "link",
+            "reason": reason,
+        }
+
     async def _account(self, channel: str, account_id: str | None) -> ChannelAccount | None:
         """The contact's account, or the channel's first enabled one for identities people
         linked themselves; cached briefly, so a disabled account stops within seconds."""
@@ -243,13 +293,11 @@ class ChannelSender:
         return account
 
 
-def _beyond_limits(connector: Connector, message: dict[str, Any]) -> str | None:
-    """Why the message cannot go to this channel as it is, if it cannot."""
-    payload = message["payload"]
-    caps, channel = connector.capabilities, connector.channel_type
-    if payload.get("type", "text") != "text":
-        return f"files cannot be sent to {channel} yet: the signed download link is not wired"
-    text = payload.get("text") or ""
-    if len(text) > caps.text_limit:
-        return f"the text is {len(text)} characters; {channel} takes at most {caps.text_limit}"
-    return None
+def file_kind(mime_type: str) -> str:
+    """The platforms' four kinds of attachment."""
+    major = mime_type.split("/", 1)[0]
+    return major if major in ("image", "video", "audio") else "document"
+
+
+def _size(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB" if n >= 1 << 20 else f"{n} bytes"
