@@ -87,7 +87,8 @@ class DevCluster:
             for i in range(1, self.replicas + 1):
                 self.spawn(f"{role}-{i}", "worker", role, env=self._metrics(f"{role}-{i}"))
         for port in self.gateway_ports:
-            wait_for_port(port, 60, self.log_tail)
+            # Generous: ~18 processes import and connect at once on a small, busy CI machine.
+            wait_for_port(port, 180, self.log_tail)
         if self.nginx_port is not None:
             self.start_nginx()
 

@@ -6,22 +6,10 @@ import contextlib
 import re
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Browser, Error, Route, expect
 
-from chat4all.api.app import create_app
 from tests.e2e.gateway import Gateway
 from tests.e2e.people import Person
-
-
-def _no_platform() -> None:
-    raise AssertionError("only the routes are looked at")
-
-
-UPLOADS_SERVED = any(
-    getattr(route, "path", "").startswith("/v1/uploads")
-    for route in create_app(_no_platform).routes  # type: ignore[arg-type]
-)
 
 
 def test_two_people_chat_with_receipts_typing_and_presence(browser: Browser, gateway: Gateway):
@@ -180,11 +168,6 @@ def _network_error(text: str) -> bool:
     )
 
 
-@pytest.mark.xfail(
-    not UPLOADS_SERVED,
-    reason="/v1/uploads (tus) is built on branch `files`, not merged yet",
-    strict=True,
-)
 def test_a_file_with_progress_pause_resume_and_download(
     browser: Browser, gateway: Gateway, tmp_path
 ):

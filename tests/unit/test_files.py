@@ -125,3 +125,4 @@ def test_signed_links() -> None:
     assert not signature_valid(b"j" * 32, file_id, 1000, signature)
     tampered = ("B" if signature[0] == "A" else "A") + signature[1:]
     assert not signature_valid(secret, file_id, 1000, tampered)
+    assert not signature_valid(secret, file_id, 1000, "é" + signature[1:])  # found by the fuzzer

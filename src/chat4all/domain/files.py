@@ -243,7 +243,10 @@ def sign_download(secret: bytes, file_id: UUID, expires: int) -> str:
 
 
 def signature_valid(secret: bytes, file_id: UUID, expires: int, signature: str) -> bool:
-    return hmac.compare_digest(sign_download(secret, file_id, expires), signature)
+    # compare_digest refuses non-ASCII str (TypeError): such a signature is simply wrong.
+    return signature.isascii() and hmac.compare_digest(
+        sign_download(secret, file_id, expires), signature
+    )
 
 
 @dataclass(frozen=True)

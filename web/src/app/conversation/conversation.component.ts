@@ -332,7 +332,8 @@ export class ConversationComponent implements OnDestroy {
   async download(m: ChatMessage): Promise<void> {
     if (m.payload.type !== 'file') return;
     try {
-      await this.uploader.download(m.payload.file_id, m.payload.metadata?.filename ?? 'file');
+      const fileId = m.payload.file_reference?.file_id ?? m.payload.file_id;
+      await this.uploader.download(fileId, m.payload.metadata?.filename ?? 'file');
     } catch (e) {
       this.error.set(e instanceof ApiError ? e.detail : String(e));
     }

@@ -50,6 +50,8 @@ export interface TextPayload {
 export interface FilePayload {
   type: 'file';
   file_id: string;
+  /** What the server stores and sends back: the file as it was when the message was sent. */
+  file_reference?: { file_id: string; filename?: string; mime_type?: string; size_bytes?: number };
   metadata?: { filename?: string; size?: number; filetype?: string };
 }
 
