@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Literal
 
 import uvicorn
 from fastapi import FastAPI
@@ -21,17 +22,23 @@ FAKES: tuple[tuple[str, Callable[[], FastAPI]], ...] = (
 
 
 @asynccontextmanager
-async def serving(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+async def serving(
+    app: FastAPI,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    lifespan: Literal["on", "off"] = "off",
+) -> AsyncIterator[str]:
     """Serves `app` on host:port in the running loop; yields its base URL once it listens.
+    (Chat4All's own test server uses it too, with its lifespan on.)
 
     Port 0 lets the OS pick a free one (no race with another test taking it)."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan=lifespan)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():  # it could not start (port taken): say why
             task.result()
-            raise RuntimeError(f"the fake on {host}:{port} stopped while starting")
+            raise RuntimeError(f"the server on {host}:{port} stopped while starting")
         await asyncio.sleep(0.01)
     bound = server.servers[0].sockets[0].getsockname()[1]
     try:

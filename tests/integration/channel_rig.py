@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 
 from chat4all.adapters.sql.channels import SqlChannelDirectory
@@ -22,6 +21,7 @@ from tests.integration.harness import User, running_server, settings_for_tests
 
 from fakes.common import WebhookPolicy  # isort: skip
 from fakes import instagram, messenger, telegram, whatsapp  # isort: skip
+from fakes.serving import serving  # isort: skip
 
 CHANNELS = ("whatsapp", "telegram", "messenger", "instagram")
 APP_SECRET = "rig-app-secret"
@@ -45,24 +45,6 @@ def fast_settings(data_dir: Path, **overrides: Any) -> Any:
         "admin_token": ADMIN_TOKEN,
     }
     return settings_for_tests(data_dir, **(values | overrides))
-
-
-@contextlib.asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 def fake_app(channel: str) -> tuple[FastAPI, dict[str, Any]]:

@@ -13,12 +13,12 @@ from uuid import uuid4
 
 import httpx
 import orjson
-import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
 from chat4all.api.app import create_app
 from chat4all.bootstrap import Platform, build_embedded
 from chat4all.settings import Settings
+from fakes.serving import serving
 
 
 def settings_for_tests(data_dir: Path, **overrides: Any) -> Settings:
@@ -51,20 +51,8 @@ async def running_server(
         admin_token=settings.admin_token,
         web_dir=settings.web_dir,
     )
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(app, lifespan="on") as url:
+        yield url
 
 
 @dataclass

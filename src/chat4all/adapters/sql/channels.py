@@ -10,17 +10,17 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chat4all.adapters.sql import accounts as acc
 from chat4all.adapters.sql import conversations as conv
-from chat4all.adapters.sql.engine import transaction
-from chat4all.adapters.sql.errors import translate, violates
+from chat4all.adapters.sql.engine import run_transaction
+from chat4all.adapters.sql.errors import violates
 from chat4all.adapters.sql.schema import channel_configs, channel_messages, dead_letters
 from chat4all.adapters.sql.schema import user_channels as links
 from chat4all.domain.conversations import Conversation, ConversationType, Role
-from chat4all.domain.errors import AlreadyExists, Unavailable
+from chat4all.domain.errors import AlreadyExists
 from chat4all.domain.users import User
 from chat4all.ports.channels import (
     Contact,
@@ -50,13 +50,7 @@ class SqlChannelDirectory:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        try:
-            async with transaction(self._engine, write=write) as conn:
-                return await txn(conn, *args, **kwargs)
-        except SQLAlchemyError as e:
-            raise translate(e) from e
-        except OSError as e:
-            raise Unavailable(f"the metadata database is unavailable: {e}") from e
+        return await run_transaction(self._engine, write, txn, *args, **kwargs)
 
     async def add_account(self, account: ChannelAccount) -> None:
         await self._run(True, _add_account_txn, account)

@@ -18,15 +18,23 @@ store in JSONB or text, so that the two stores accept exactly the same metadata.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from uuid import UUID
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from chat4all.adapters.sql.errors import translate
+from chat4all.domain.errors import Unavailable
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _WRITE_OPTION = "chat4all_write"
@@ -147,3 +155,32 @@ async def transaction(engine: AsyncEngine, *, write: bool) -> AsyncIterator[Asyn
             await conn.execution_options(**{_WRITE_OPTION: True})
         async with conn.begin():
             yield conn
+
+
+async def run_transaction(
+    engine: AsyncEngine,
+    write: bool,
+    txn: Callable[Concatenate[AsyncConnection, P], Awaitable[T]],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """`txn` in one transaction, its driver errors turned into Chat4All's. Shielded: a caller
+    cancelled mid-transaction (a stopping worker) must not leave the connection inside it; on
+    SQLite that would hold the write lock for everyone else."""
+    return await asyncio.shield(_transact(engine, write, txn, *args, **kwargs))
+
+
+async def _transact(
+    engine: AsyncEngine,
+    write: bool,
+    txn: Callable[Concatenate[AsyncConnection, P], Awaitable[T]],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    try:
+        async with transaction(engine, write=write) as conn:
+            return await txn(conn, *args, **kwargs)
+    except SQLAlchemyError as e:
+        raise translate(e) from e
+    except OSError as e:  # a driver that lets a refused or dropped connection through
+        raise Unavailable(f"the metadata database is unavailable: {e}") from e

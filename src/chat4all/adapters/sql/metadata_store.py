@@ -7,23 +7,20 @@ ever see `AlreadyExists`, `InvalidInput`, `Conflict` and `Unavailable`.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Concatenate, ParamSpec, TypeVar
 from uuid import UUID
 
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chat4all.adapters.sql import accounts as acc
 from chat4all.adapters.sql import conversations as conv
 from chat4all.adapters.sql import webhooks as hooks
-from chat4all.adapters.sql.engine import create_engine, transaction
-from chat4all.adapters.sql.errors import translate
+from chat4all.adapters.sql.engine import create_engine, run_transaction
 from chat4all.domain.conversations import Conversation, Member, Role
-from chat4all.domain.errors import Conflict, Unavailable
+from chat4all.domain.errors import Conflict
 from chat4all.domain.users import User
 from chat4all.domain.webhooks import Attempt, Delivery, DeliveryState, Webhook
 from chat4all.ports.metadata import RefreshToken, WatermarkMove
@@ -77,24 +74,7 @@ class SqlMetadataStore:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        # Shielded: a caller cancelled mid-transaction (a stopping worker) must not leave the
-        # connection inside it; on SQLite that would hold the write lock for everyone else.
-        return await asyncio.shield(self._transact(write, txn, *args, **kwargs))
-
-    async def _transact(
-        self,
-        write: bool,
-        txn: Callable[Concatenate[AsyncConnection, P], Awaitable[T]],
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> T:
-        try:
-            async with transaction(self._engine, write=write) as conn:
-                return await txn(conn, *args, **kwargs)
-        except SQLAlchemyError as e:
-            raise translate(e) from e
-        except OSError as e:  # a driver that lets a refused or dropped connection through
-            raise Unavailable(f"the metadata database is unavailable: {e}") from e
+        return await run_transaction(self._engine, write, txn, *args, **kwargs)
 
     # users
 
